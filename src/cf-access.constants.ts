@@ -1,0 +1,31 @@
+/** Metadata key set by `@Public()`. */
+export const CF_ACCESS_PUBLIC = 'cf-access:public';
+
+/** Metadata key set by `@OptionalIdentity()`. */
+export const CF_ACCESS_OPTIONAL = 'cf-access:optional-identity';
+
+/** Metadata key under which `@RequireIdentity()` stacks its predicates. */
+export const CF_ACCESS_REQUIREMENTS = 'cf-access:require-identity';
+
+/** Injection token of the validated, normalized options (`ResolvedCfAccessOptions`). */
+export const CF_ACCESS_OPTIONS = Symbol('CF_ACCESS_OPTIONS');
+
+/** Request property where the guard stores the verified identity (`undefined` when anonymous). */
+export const CF_ACCESS_IDENTITY_KEY = 'cfAccessIdentity';
+
+/** Path of the team's signing keys, relative to the team domain. */
+export const CERTS_PATH = '/cdn-cgi/access/certs';
+
+/** Tokens longer than this are refused before any decoding (Cloudflare's must fit a 4 KiB cookie). */
+export const MAX_TOKEN_LENGTH = 8 * 1024;
+
+/** After a failed key fetch with no usable keys, the next request may retry this soon (ms). */
+export const COLD_RETRY_MS = 1_000;
+
+/** Defaults of the optional options (DESIGN §2). Durations under `jwks` are in milliseconds. */
+export const CF_ACCESS_DEFAULTS = {
+  tokenSources: [{ header: 'cf-access-jwt-assertion' }, { cookie: 'CF_Authorization' }],
+  clockTolerance: 30,
+  jwks: { cacheMaxAge: 600_000, cooldown: 30_000, timeout: 5_000, staleIfError: 86_400_000 },
+  allowServiceTokens: true,
+} as const;

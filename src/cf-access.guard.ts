@@ -1,0 +1,131 @@
+import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable, Logger } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  CF_ACCESS_IDENTITY_KEY,
+  CF_ACCESS_OPTIONAL,
+  CF_ACCESS_OPTIONS,
+  CF_ACCESS_PUBLIC,
+  CF_ACCESS_REQUIREMENTS,
+} from './cf-access.constants.js';
+import { CfAccessForbiddenException, CfAccessUnauthorizedException } from './cf-access.errors.js';
+import { type ResolvedCfAccessOptions } from './cf-access.options.js';
+import { CfAccessService } from './cf-access.service.js';
+import { type CfAccessPredicate } from './decorators/require-identity.decorator.js';
+import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
+import { type CfAccessRequest } from './token/cf-access-request.js';
+import { extractToken } from './token/extract-token.js';
+import { requestFromContext } from './token/request-from-context.js';
+
+/**
+ * Admits a request only with a verified Cloudflare Access identity, honouring `@Public()`,
+ * `@OptionalIdentity()` and `@RequireIdentity()` (handler metadata first, then class).
+ * Use it with `@UseGuards(CfAccessGuard)` or globally (`globalGuard: true`); subclass it and
+ * override `getRequest` / `extractToken` for other transports or token locations.
+ */
+@Injectable()
+export class CfAccessGuard implements CanActivate {
+  protected readonly logger = new Logger(CfAccessGuard.name);
+
+  constructor(
+    protected readonly reflector: Reflector,
+    protected readonly cfAccess: CfAccessService,
+    @Inject(CF_ACCESS_OPTIONS) protected readonly options: ResolvedCfAccessOptions,
+  ) {}
+
+  /**
+   * Stores the identity on the request and returns `true`, or throws.
+   * @throws CfAccessUnauthorizedException (401) for a missing or invalid token.
+   * @throws CfAccessForbiddenException (403) when a predicate or `allowServiceTokens: false` refuses.
+   * @throws CfAccessUnavailableException (503) when the team's keys cannot be had.
+   */
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    if (this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_PUBLIC, [handler, controller])) {
+      return true;
+    }
+    const predicates = this.reflector
+      .getAll<(CfAccessPredicate[] | undefined)[]>(CF_ACCESS_REQUIREMENTS, [controller, handler])
+      .flatMap((list) => list ?? []);
+    const optional =
+      predicates.length === 0 &&
+      this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_OPTIONAL, [handler, controller]) === true;
+    const route = `${controller.name}.${handler.name}`;
+    const request = this.getRequest(context);
+    try {
+      const identity = optional ? await this.identifyOptionally(request, route) : await this.identify(request);
+      request[CF_ACCESS_IDENTITY_KEY] = identity;
+      for (const predicate of predicates) {
+        await this.check(predicate, identity as CfAccessIdentity, context, route);
+      }
+    } catch (error) {
+      if (error instanceof HttpException) {
+        this.logger.debug(`Refused ${route}: ${error.getStatus()} ${describe(error)}`);
+      }
+      throw error;
+    }
+    return true;
+  }
+
+  /**
+   * The request that carries the token for this execution context (HTTP by default).
+   * @throws Error for context types it does not know, so they are never let through by accident.
+   */
+  protected getRequest(context: ExecutionContext): CfAccessRequest {
+    return requestFromContext(context);
+  }
+
+  /** The raw token from the configured `tokenSources`, or `undefined` when none is present. */
+  protected extractToken(request: CfAccessRequest): string | undefined {
+    return extractToken(request, this.options.tokenSources);
+  }
+
+  private async identify(request: CfAccessRequest): Promise<CfAccessIdentity> {
+    const token = this.extractToken(request);
+    if (token === undefined) {
+      throw new CfAccessUnauthorizedException('missing_token');
+    }
+    const identity = await this.cfAccess.verify(token);
+    if (!this.options.allowServiceTokens && isServiceTokenIdentity(identity)) {
+      throw new CfAccessForbiddenException('service_token_not_allowed');
+    }
+    return identity;
+  }
+
+  private async identifyOptionally(request: CfAccessRequest, route: string): Promise<CfAccessIdentity | undefined> {
+    try {
+      return await this.identify(request);
+    } catch (error) {
+      if (!(error instanceof HttpException)) {
+        throw error;
+      }
+      this.logger.debug(`Anonymous on ${route}: ${describe(error)}`);
+      return undefined;
+    }
+  }
+
+  private async check(
+    predicate: CfAccessPredicate,
+    identity: CfAccessIdentity,
+    context: ExecutionContext,
+    route: string,
+  ): Promise<void> {
+    let allowed: boolean;
+    try {
+      allowed = await predicate(identity, context);
+    } catch (error) {
+      if (error instanceof HttpException) {
+        throw error;
+      }
+      this.logger.warn(`A @RequireIdentity predicate threw on ${route}: ${String(error)}`);
+      throw new CfAccessForbiddenException('predicate_error');
+    }
+    if (allowed !== true) {
+      throw new CfAccessForbiddenException('identity_rejected');
+    }
+  }
+}
+
+function describe(error: HttpException): string {
+  return (error as { reason?: string }).reason ?? error.message;
+}

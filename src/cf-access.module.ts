@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { CF_ACCESS_OPTIONS } from './cf-access.constants.js';
+import { CfAccessGuard } from './cf-access.guard.js';
+import { CfAccessConfigurableModule, CF_ACCESS_MODULE_OPTIONS } from './cf-access.module-definition.js';
+import { resolveCfAccessOptions } from './cf-access.options.js';
+import { CfAccessService } from './cf-access.service.js';
+import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
+
+/**
+ * Cloudflare Access for a Nest app: `CfAccessModule.forRoot({ teamDomain, audience })` or
+ * `forRootAsync({ imports, inject, useFactory })`; add `globalGuard: true` to protect every route.
+ * Options are validated once, at start-up.
+ */
+@Module({
+  providers: [
+    { provide: CF_ACCESS_OPTIONS, inject: [CF_ACCESS_MODULE_OPTIONS], useFactory: resolveCfAccessOptions },
+    CfAccessKeyStore,
+    CfAccessService,
+    CfAccessGuard,
+  ],
+  exports: [CF_ACCESS_OPTIONS, CfAccessKeyStore, CfAccessService, CfAccessGuard],
+})
+export class CfAccessModule extends CfAccessConfigurableModule {}

@@ -1,0 +1,197 @@
+import { CF_ACCESS_DEFAULTS } from './cf-access.constants.js';
+
+/** One place to read the token from: a request header or a cookie. */
+export type CfAccessTokenSource = { header: string } | { cookie: string };
+
+/** Key-set fetching and caching; every duration is in milliseconds. */
+export interface CfAccessJwksOptions {
+  /** How long fetched keys count as fresh. Default 600 000 (10 min). */
+  cacheMaxAge?: number;
+  /** Least time between two fetches of the key set, of any cause. Default 30 000. */
+  cooldown?: number;
+  /** A key fetch that takes longer is abandoned. Default 5 000. */
+  timeout?: number;
+  /** How long keys past `cacheMaxAge` keep serving while the endpoint fails. Default 86 400 000 (24 h). */
+  staleIfError?: number;
+}
+
+/** Options of `CfAccessModule.forRoot` / `forRootAsync` (DESIGN §2). */
+export interface CfAccessModuleOptions {
+  /** `https://<team>.cloudflareaccess.com` or a custom domain; `http://` only for loopback. */
+  teamDomain?: string;
+  /** Shorthand for `teamDomain`: `<team>` means `https://<team>.cloudflareaccess.com`. */
+  team?: string;
+  /** The application's AUD tag, or several; a token passes if its `aud` contains any. */
+  audience: string | readonly string[];
+  /** Where to read the token, in order; the first present source is the token. */
+  tokenSources?: readonly CfAccessTokenSource[];
+  /** Clock skew allowed on `exp` / `nbf` / `iat`, in seconds. Default 30. */
+  clockTolerance?: number;
+  /** Key-set fetching and caching. */
+  jwks?: CfAccessJwksOptions;
+  /** Whether service tokens (`common_name`, no `email`) pass the guard. Default true. */
+  allowServiceTokens?: boolean;
+}
+
+/** Options after validation and normalization: every default filled in. */
+export interface ResolvedCfAccessOptions {
+  /** The team's origin, e.g. `https://acme.cloudflareaccess.com`; tokens' `iss` must equal it. */
+  readonly teamDomain: string;
+  readonly audience: readonly string[];
+  readonly tokenSources: readonly CfAccessTokenSource[];
+  readonly clockTolerance: number;
+  readonly jwks: Readonly<Required<CfAccessJwksOptions>>;
+  readonly allowServiceTokens: boolean;
+}
+
+/** Implemented by classes given to `forRootAsync({ useClass | useExisting })`. */
+export interface CfAccessOptionsFactory {
+  createCfAccessOptions(): CfAccessModuleOptions | Promise<CfAccessModuleOptions>;
+}
+
+const OPTION_NAMES = ['teamDomain', 'team', 'audience', 'tokenSources', 'clockTolerance', 'jwks', 'allowServiceTokens'];
+const JWKS_NAMES = Object.keys(CF_ACCESS_DEFAULTS.jwks) as (keyof CfAccessJwksOptions)[];
+const TEAM_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A start-up error whose message names the option and the form expected. */
+function invalid(option: string, expected: string): Error {
+  return new Error(`CfAccessModule: "${option}" ${expected}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function rejectUnknown(input: Record<string, unknown>, known: readonly string[], prefix: string): void {
+  const unknown = Object.keys(input).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw invalid(prefix + unknown, `is not an option (known: ${known.join(', ')})`);
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function resolveTeamDomain(teamDomain: unknown, team: unknown): string {
+  if (teamDomain !== undefined && team !== undefined) {
+    throw invalid('team', 'cannot be given together with "teamDomain": give one of them');
+  }
+  if (team !== undefined) {
+    if (typeof team !== 'string' || !TEAM_LABEL.test(team.toLowerCase())) {
+      throw invalid('team', 'must be a team name: letters, digits and inner hyphens (e.g. "acme")');
+    }
+    return `https://${team.toLowerCase()}.cloudflareaccess.com`;
+  }
+  const expected = 'must be an origin like "https://<team>.cloudflareaccess.com" (http:// only for loopback)';
+  if (typeof teamDomain !== 'string' || teamDomain.trim() === '') {
+    throw invalid('teamDomain', `is required: ${expected}, or give "team"`);
+  }
+  let url: URL;
+  try {
+    url = new URL(teamDomain);
+  } catch {
+    throw invalid('teamDomain', `${expected}; got an invalid URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    throw invalid('teamDomain', `${expected}; got ${url.protocol}//${url.hostname}`);
+  }
+  if (url.username || url.password || url.pathname !== '/' || /[?#]/.test(teamDomain)) {
+    throw invalid('teamDomain', `${expected}, without credentials, path, query or fragment`);
+  }
+  return url.origin;
+}
+
+function resolveAudience(audience: unknown): readonly string[] {
+  const tags = typeof audience === 'string' ? [audience] : audience;
+  const valid =
+    Array.isArray(tags) && tags.length > 0 && tags.every((tag) => typeof tag === 'string' && tag.trim() !== '');
+  if (!valid) {
+    throw invalid('audience', 'must be a non-empty string or array of non-empty strings (the AUD tag)');
+  }
+  return Object.freeze([...(tags as string[])]);
+}
+
+function resolveTokenSource(source: unknown, index: number): CfAccessTokenSource {
+  const name = `tokenSources[${index}]`;
+  const expected = 'must be { header: "<header name>" } or { cookie: "<cookie name>" }';
+  if (!isRecord(source) || Object.keys(source).length !== 1) {
+    throw invalid(name, expected);
+  }
+  if (typeof source.header === 'string' && HEADER_NAME.test(source.header.toLowerCase())) {
+    return { header: source.header.toLowerCase() };
+  }
+  if (typeof source.cookie === 'string' && COOKIE_NAME.test(source.cookie)) {
+    return { cookie: source.cookie };
+  }
+  throw invalid(name, expected);
+}
+
+function resolveTokenSources(sources: unknown): readonly CfAccessTokenSource[] {
+  if (sources === undefined) {
+    return CF_ACCESS_DEFAULTS.tokenSources;
+  }
+  if (!Array.isArray(sources) || sources.length === 0) {
+    throw invalid('tokenSources', 'must be a non-empty array of { header } / { cookie } sources');
+  }
+  return Object.freeze(sources.map(resolveTokenSource));
+}
+
+function resolveNumber(name: string, value: unknown, fallback: number, minimum: 'zero' | 'positive'): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  const ok = typeof value === 'number' && Number.isFinite(value) && (minimum === 'zero' ? value >= 0 : value > 0);
+  if (!ok) {
+    throw invalid(name, `must be a finite number ${minimum === 'zero' ? '>= 0' : '> 0'}`);
+  }
+  return value;
+}
+
+function resolveJwks(jwks: unknown): ResolvedCfAccessOptions['jwks'] {
+  if (jwks === undefined) {
+    return CF_ACCESS_DEFAULTS.jwks;
+  }
+  if (!isRecord(jwks)) {
+    throw invalid('jwks', `must be an object with any of ${JWKS_NAMES.join(', ')} (milliseconds)`);
+  }
+  rejectUnknown(jwks, JWKS_NAMES, 'jwks.');
+  const defaults = CF_ACCESS_DEFAULTS.jwks;
+  return Object.freeze({
+    cacheMaxAge: resolveNumber('jwks.cacheMaxAge', jwks.cacheMaxAge, defaults.cacheMaxAge, 'zero'),
+    cooldown: resolveNumber('jwks.cooldown', jwks.cooldown, defaults.cooldown, 'zero'),
+    timeout: resolveNumber('jwks.timeout', jwks.timeout, defaults.timeout, 'positive'),
+    staleIfError: resolveNumber('jwks.staleIfError', jwks.staleIfError, defaults.staleIfError, 'zero'),
+  });
+}
+
+function resolveBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== 'boolean') {
+    throw invalid(name, 'must be true or false');
+  }
+  return value;
+}
+
+/**
+ * Validates options once, at start-up, and fills in the defaults.
+ * @throws Error naming the bad option and the form expected.
+ */
+export function resolveCfAccessOptions(options: unknown): ResolvedCfAccessOptions {
+  if (!isRecord(options)) {
+    throw new Error('CfAccessModule: options must be an object like { teamDomain, audience }');
+  }
+  rejectUnknown(options, OPTION_NAMES, '');
+  return Object.freeze({
+    teamDomain: resolveTeamDomain(options.teamDomain, options.team),
+    audience: resolveAudience(options.audience),
+    tokenSources: resolveTokenSources(options.tokenSources),
+    clockTolerance: resolveNumber('clockTolerance', options.clockTolerance, CF_ACCESS_DEFAULTS.clockTolerance, 'zero'),
+    jwks: resolveJwks(options.jwks),
+    allowServiceTokens: resolveBoolean('allowServiceTokens', options.allowServiceTokens, CF_ACCESS_DEFAULTS.allowServiceTokens),
+  });
+}

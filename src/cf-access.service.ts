@@ -1,0 +1,61 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { compactVerify, errors } from 'jose';
+import { CF_ACCESS_OPTIONS } from './cf-access.constants.js';
+import { CfAccessUnauthorizedException } from './cf-access.errors.js';
+import { type ResolvedCfAccessOptions } from './cf-access.options.js';
+import { type CfAccessIdentity } from './identity/cf-access-identity.js';
+import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
+import { checkClaims } from './token/check-claims.js';
+import { type CfAccessRequest } from './token/cf-access-request.js';
+import { decodeToken } from './token/decode-token.js';
+import { extractToken } from './token/extract-token.js';
+
+/** Verifies Cloudflare Access tokens; for use in guards, filters, middleware and views. */
+@Injectable()
+export class CfAccessService {
+  constructor(
+    @Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions,
+    private readonly keys: CfAccessKeyStore,
+  ) {}
+
+  /**
+   * Verifies a token against the team's keys, issuer and audience, and resolves its claims.
+   * Service tokens are returned like any other (`allowServiceTokens` is guard policy).
+   * @throws CfAccessUnauthorizedException with the first failing rule's `reason` (DESIGN §3).
+   * @throws CfAccessUnavailableException when no key is known and the key endpoint cannot be reached.
+   */
+  async verify(token: string): Promise<CfAccessIdentity> {
+    const { kid, claims } = decodeToken(token);
+    if (claims.iss !== this.options.teamDomain) {
+      throw new CfAccessUnauthorizedException('wrong_issuer');
+    }
+    const key = await this.keys.getKey(kid);
+    try {
+      await compactVerify(token, key, { algorithms: ['RS256'] });
+    } catch (error) {
+      const forged = error instanceof errors.JWSSignatureVerificationFailed;
+      throw new CfAccessUnauthorizedException(forged ? 'bad_signature' : 'malformed');
+    }
+    checkClaims(claims, this.options, Date.now() / 1000);
+    return claims;
+  }
+
+  /**
+   * The identity of a request, or `null` when it carries no token or an invalid one.
+   * @throws CfAccessUnavailableException when keys are unknown and cannot be fetched.
+   */
+  async authenticate(request: CfAccessRequest): Promise<CfAccessIdentity | null> {
+    const token = extractToken(request, this.options.tokenSources);
+    if (token === undefined) {
+      return null;
+    }
+    try {
+      return await this.verify(token);
+    } catch (error) {
+      if (error instanceof CfAccessUnauthorizedException) {
+        return null;
+      }
+      throw error;
+    }
+  }
+}

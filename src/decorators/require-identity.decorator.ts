@@ -1,0 +1,23 @@
+import { type ExecutionContext } from '@nestjs/common';
+import { CF_ACCESS_REQUIREMENTS } from '../cf-access.constants.js';
+import { type CfAccessIdentity } from '../identity/cf-access-identity.js';
+
+/** Decides whether a verified identity may use a route; anything but `true` refuses it with 403. */
+export type CfAccessPredicate = (identity: CfAccessIdentity, context: ExecutionContext) => boolean | Promise<boolean>;
+
+/**
+ * Requires a verified identity that `predicate` accepts. Stackable on classes and handlers: every
+ * predicate must pass, the class's first, each target's in source order. Anonymous requests get 401;
+ * `false` gives 403 `identity_rejected`; a thrown `HttpException` is passed on; any other throw is
+ * 403 `predicate_error`.
+ */
+export function RequireIdentity(predicate: CfAccessPredicate): ClassDecorator & MethodDecorator {
+  if (typeof predicate !== 'function') {
+    throw new TypeError('@RequireIdentity() expects a function (identity, context) => boolean | Promise<boolean>');
+  }
+  return (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor) => {
+    const holder = (descriptor?.value ?? target) as object;
+    const stacked = (Reflect.getOwnMetadata(CF_ACCESS_REQUIREMENTS, holder) ?? []) as CfAccessPredicate[];
+    Reflect.defineMetadata(CF_ACCESS_REQUIREMENTS, [predicate, ...stacked], holder);
+  };
+}

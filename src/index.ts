@@ -1,0 +1,28 @@
+export { CF_ACCESS_IDENTITY_KEY, CF_ACCESS_OPTIONS } from './cf-access.constants.js';
+export {
+  CfAccessForbiddenException,
+  CfAccessUnauthorizedException,
+  CfAccessUnavailableException,
+  type CfAccessForbiddenReason,
+  type CfAccessReason,
+  type CfAccessUnauthorizedReason,
+  type CfAccessUnavailableReason,
+} from './cf-access.errors.js';
+export { CfAccessGuard } from './cf-access.guard.js';
+export { type CfAccessModuleExtras } from './cf-access.module-definition.js';
+export { CfAccessModule } from './cf-access.module.js';
+export {
+  type CfAccessJwksOptions,
+  type CfAccessModuleOptions,
+  type CfAccessOptionsFactory,
+  type CfAccessTokenSource,
+  type ResolvedCfAccessOptions,
+} from './cf-access.options.js';
+export { CfAccessService } from './cf-access.service.js';
+export { CfIdentity } from './decorators/cf-identity.decorator.js';
+export { OptionalIdentity } from './decorators/optional-identity.decorator.js';
+export { Public } from './decorators/public.decorator.js';
+export { RequireIdentity, type CfAccessPredicate } from './decorators/require-identity.decorator.js';
+export { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
+export { CfAccessKeyStore } from './keys/cf-access-key-store.js';
+export { type CfAccessRequest } from './token/cf-access-request.js';

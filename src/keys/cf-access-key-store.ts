@@ -1,0 +1,99 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type CryptoKey } from 'jose';
+import { CERTS_PATH, CF_ACCESS_OPTIONS, COLD_RETRY_MS } from '../cf-access.constants.js';
+import { CfAccessUnauthorizedException, CfAccessUnavailableException } from '../cf-access.errors.js';
+import { type ResolvedCfAccessOptions } from '../cf-access.options.js';
+import { importKeySet, type KeySet } from './import-key-set.js';
+
+/**
+ * The team's signing keys, fetched from `<teamDomain>/cdn-cgi/access/certs`.
+ *
+ * Keys are cached for `jwks.cacheMaxAge`; an unknown `kid` or stale keys trigger one refresh,
+ * at most one per `jwks.cooldown` (1 s while no usable key is known), shared by every
+ * concurrent caller. When the endpoint fails, known keys keep serving for `jwks.staleIfError`.
+ */
+@Injectable()
+export class CfAccessKeyStore {
+  private readonly logger = new Logger(CfAccessKeyStore.name);
+  private readonly certsUrl: string;
+  private keys: KeySet = new Map();
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  private inFlight: Promise<void> | undefined;
+
+  constructor(@Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions) {
+    this.certsUrl = options.teamDomain + CERTS_PATH;
+  }
+
+  /**
+   * The verification key named `kid`.
+   * @throws CfAccessUnauthorizedException `unknown_kid` when the team has no such key.
+   * @throws CfAccessUnavailableException when no usable key is known and the endpoint fails.
+   */
+  async getKey(kid: string): Promise<CryptoKey> {
+    const known = this.keys.get(kid);
+    if (known && this.age() < this.options.jwks.cacheMaxAge) {
+      return known;
+    }
+    if (this.inFlight || this.mayFetch()) {
+      await this.refresh();
+    }
+    return this.usableKey(kid);
+  }
+
+  /** Fetches the key set now unless a fetch is already under way; never rejects. */
+  refresh(): Promise<void> {
+    this.inFlight ??= this.fetchKeys().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private age(): number {
+    return Date.now() - this.fetchedAt;
+  }
+
+  private hasUsableKeys(): boolean {
+    return this.keys.size > 0 && this.age() < this.options.jwks.cacheMaxAge + this.options.jwks.staleIfError;
+  }
+
+  private mayFetch(): boolean {
+    const wait = this.hasUsableKeys() ? this.options.jwks.cooldown : Math.min(this.options.jwks.cooldown, COLD_RETRY_MS);
+    return Date.now() - this.lastAttemptAt >= wait;
+  }
+
+  private usableKey(kid: string): CryptoKey {
+    if (!this.hasUsableKeys()) {
+      throw new CfAccessUnavailableException();
+    }
+    const key = this.keys.get(kid);
+    if (!key) {
+      throw new CfAccessUnauthorizedException('unknown_kid');
+    }
+    return key;
+  }
+
+  private async fetchKeys(): Promise<void> {
+    this.lastAttemptAt = Date.now();
+    try {
+      const response = await fetch(this.certsUrl, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(this.options.jwks.timeout),
+      });
+      if (!response.ok) {
+        throw new Error(`HTTP ${response.status}`);
+      }
+      const { keys, skipped } = await importKeySet(await response.json());
+      skipped.forEach((why) => this.logger.warn(`Ignored a key from ${this.certsUrl}: ${why}`));
+      if (keys.size === 0) {
+        throw new Error('the response holds no usable RS256 key');
+      }
+      this.keys = keys;
+      this.fetchedAt = Date.now();
+      this.logger.debug(`Loaded ${keys.size} signing keys from ${this.certsUrl}`);
+    } catch (error) {
+      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.logger.warn(`Could not fetch signing keys from ${this.certsUrl} (${why})`);
+    }
+  }
+}

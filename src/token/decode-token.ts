@@ -1,0 +1,49 @@
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { MAX_TOKEN_LENGTH } from '../cf-access.constants.js';
+import { CfAccessUnauthorizedException } from '../cf-access.errors.js';
+
+/** A token's header and claims, decoded but NOT verified: only for checks that precede the signature. */
+export interface DecodedToken {
+  kid: string;
+  claims: Record<string, unknown>;
+}
+
+const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]*$/;
+const NUMERIC_CLAIMS = ['exp', 'nbf', 'iat'] as const;
+
+function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  if (!COMPACT_JWS.test(token)) {
+    throw new CfAccessUnauthorizedException('malformed');
+  }
+  try {
+    return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+  } catch {
+    throw new CfAccessUnauthorizedException('malformed');
+  }
+}
+
+/**
+ * Decodes a compact JWS with jose and applies the structural rules, in DESIGN §3 order:
+ * size, shape, claim types, `crit`, `alg` (RS256 only) and `kid`.
+ * @throws CfAccessUnauthorizedException `token_too_large`, `malformed`, `unsupported_alg` or `missing_kid`.
+ */
+export function decodeToken(token: string): DecodedToken {
+  if (token.length > MAX_TOKEN_LENGTH) {
+    throw new CfAccessUnauthorizedException('token_too_large');
+  }
+  const { header, claims } = decode(token);
+  const badTypes =
+    NUMERIC_CLAIMS.some((name) => claims[name] !== undefined && !Number.isFinite(claims[name])) ||
+    (claims.iss !== undefined && typeof claims.iss !== 'string') ||
+    header.crit !== undefined;
+  if (badTypes) {
+    throw new CfAccessUnauthorizedException('malformed');
+  }
+  if (header.alg !== 'RS256') {
+    throw new CfAccessUnauthorizedException('unsupported_alg');
+  }
+  if (typeof header.kid !== 'string' || header.kid === '') {
+    throw new CfAccessUnauthorizedException('missing_kid');
+  }
+  return { kid: header.kid, claims };
+}

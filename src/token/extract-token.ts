@@ -1,0 +1,41 @@
+import { type CfAccessTokenSource } from '../cf-access.options.js';
+import { type CfAccessRequest } from './cf-access-request.js';
+
+/** The value of cookie `name` in a Cookie header: its first occurrence, unquoted. */
+export function readCookie(cookieHeader: string, name: string): string | undefined {
+  for (const pair of cookieHeader.split(';')) {
+    const separator = pair.indexOf('=');
+    if (separator !== -1 && pair.slice(0, separator).trim() === name) {
+      const value = pair.slice(separator + 1).trim();
+      return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    }
+  }
+  return undefined;
+}
+
+function headerValue(request: CfAccessRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function readSource(request: CfAccessRequest, source: CfAccessTokenSource): string | undefined {
+  if ('header' in source) {
+    return headerValue(request, source.header);
+  }
+  const cookies = headerValue(request, 'cookie');
+  return cookies === undefined ? undefined : readCookie(cookies, source.cookie);
+}
+
+/**
+ * The token from the first source that is present; later sources are never consulted, so a bad
+ * header token is never rescued by a good cookie. Empty or whitespace-only values count as absent.
+ */
+export function extractToken(request: CfAccessRequest, sources: readonly CfAccessTokenSource[]): string | undefined {
+  for (const source of sources) {
+    const token = readSource(request, source)?.trim();
+    if (token) {
+      return token;
+    }
+  }
+  return undefined;
+}
