@@ -34,6 +34,12 @@ export class CapturingLogger implements LoggerService {
   }
 }
 
+/**
+ * The one logger every test app writes to: Nest's `Logger` instances forward to a process-wide
+ * logger, so per-app capture would be a fiction. Clear `lines` before the request under test.
+ */
+export const capturedLogs = new CapturingLogger();
+
 /** A Nest app listening on 127.0.0.1 at a free port. */
 export interface RunningApp {
   app: INestApplication;
@@ -46,7 +52,7 @@ export interface RunningApp {
 
 /** Compiles `metadata` into a real app on the chosen platform and starts it on loopback. */
 export async function startApp(adapter: AdapterName, metadata: ModuleMetadata): Promise<RunningApp> {
-  const logger = new CapturingLogger();
+  const logger = capturedLogs;
   const moduleRef = await Test.createTestingModule(metadata).setLogger(logger).compile();
   const app =
     adapter === 'express'
