@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   CfAccessGuard,
+  type CfAccessRequest,
   CfAccessModule,
   type CfAccessModuleOptions,
   type CfAccessOptionsFactory,
@@ -36,6 +37,24 @@ class UnguardedController {
   @Get()
   open() {
     return { open: true };
+  }
+}
+
+/** The README's example of the extractToken seam: also accept `Authorization: Bearer <token>`. */
+@Injectable()
+class BearerCfAccessGuard extends CfAccessGuard {
+  protected override extractToken(request: CfAccessRequest): string | undefined {
+    const auth = request.headers.authorization;
+    return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : super.extractToken(request);
+  }
+}
+
+@Controller('bearer')
+@UseGuards(BearerCfAccessGuard)
+class BearerController {
+  @Get()
+  email(@CfIdentity('email') email: string) {
+    return { email };
   }
 }
 
@@ -116,6 +135,29 @@ describe.each(ADAPTERS)('CfAccessModule (%s)', (adapter) => {
     });
     try {
       expect((await app.get('/unguarded')).status).toBe(401);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe.each(ADAPTERS)('CfAccessGuard subclass (%s)', (adapter) => {
+  it('uses an overridden extractToken and keeps every check', async () => {
+    const app = await startApp(adapter, {
+      imports: [CfAccessModule.forRoot({ teamDomain: keys.teamDomain, audience: keys.audience })],
+      controllers: [BearerController],
+    });
+    try {
+      const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+      expect(await app.get('/bearer', bearer(await keys.sign({ email: 'api@example.com' })))).toMatchObject({
+        status: 200,
+        body: { email: 'api@example.com' },
+      });
+      expect(await app.get('/bearer', bearer(await keys.sign({ aud: ['other'] })))).toMatchObject({
+        status: 401,
+        body: { reason: 'wrong_audience' },
+      });
+      expect((await app.get('/bearer', jwt(await keys.sign()))).status).toBe(200);
     } finally {
       await app.close();
     }
