@@ -78,6 +78,7 @@ export class CfAccessKeyStore {
     try {
       const response = await fetch(this.certsUrl, {
         headers: { accept: 'application/json' },
+        redirect: 'error',
         signal: AbortSignal.timeout(this.options.jwks.timeout),
       });
       if (!response.ok) {
