@@ -23,9 +23,12 @@ export const MAX_TOKEN_LENGTH = 8 * 1024;
 export const COLD_RETRY_MS = 1_000;
 
 /** Defaults of the optional options (DESIGN §2). Durations under `jwks` are in milliseconds. */
-export const CF_ACCESS_DEFAULTS = {
-  tokenSources: [{ header: 'cf-access-jwt-assertion' }, { cookie: 'CF_Authorization' }],
+export const CF_ACCESS_DEFAULTS = Object.freeze({
+  tokenSources: Object.freeze([
+    Object.freeze({ header: 'cf-access-jwt-assertion' }),
+    Object.freeze({ cookie: 'CF_Authorization' }),
+  ]),
   clockTolerance: 30,
-  jwks: { cacheMaxAge: 600_000, cooldown: 30_000, timeout: 5_000, staleIfError: 86_400_000 },
+  jwks: Object.freeze({ cacheMaxAge: 600_000, cooldown: 30_000, timeout: 5_000, staleIfError: 86_400_000 }),
   allowServiceTokens: true,
-} as const;
+});

@@ -13,9 +13,10 @@ export function readCookie(cookieHeader: string, name: string): string | undefin
   return undefined;
 }
 
+/** A header's value; repeated headers are joined as Node joins them (`; ` for Cookie, `, ` otherwise). */
 function headerValue(request: CfAccessRequest, name: string): string | undefined {
   const value = request.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+  return Array.isArray(value) ? value.join(name === 'cookie' ? '; ' : ', ') : value;
 }
 
 function readSource(request: CfAccessRequest, source: CfAccessTokenSource): string | undefined {

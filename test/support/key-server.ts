@@ -14,8 +14,8 @@ export interface TestKey {
 }
 
 /** A fresh RS256 key pair with a random kid. */
-export async function createTestKey(modulusLength = 2048): Promise<TestKey> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength, extractable: true });
+export async function createTestKey(): Promise<TestKey> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   const kid = randomUUID();
   return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } };
 }
