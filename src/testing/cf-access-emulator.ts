@@ -77,9 +77,12 @@ export class CfAccessEmulator {
     this.team.down = down;
   }
 
-  /** Starts an edge proxy in front of `targetUrl` with a login page; closed with the emulator. */
-  async proxy(targetUrl: string): Promise<CfAccessEdgeProxy> {
-    const edge = await startEdgeProxy(this.team, targetUrl, this.host);
+  /**
+   * Starts an edge proxy in front of `targetUrl` with a login page, on the emulator's host and
+   * `options.port` (default 0, a free port); closed with the emulator.
+   */
+  async proxy(targetUrl: string, options: { port?: number } = {}): Promise<CfAccessEdgeProxy> {
+    const edge = await startEdgeProxy(this.team, targetUrl, this.host, options.port ?? 0);
     const proxy: CfAccessEdgeProxy = {
       url: edge.url,
       close: async () => {

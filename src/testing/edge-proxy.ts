@@ -73,7 +73,12 @@ async function handle(team: EmulatedTeam, target: URL, req: IncomingMessage, res
  * valid `CF_Authorization` cookie get the login page (or 401 JSON), `/cdn-cgi/access/*` is served
  * by the emulator, and every other request is forwarded with `Cf-Access-Jwt-Assertion` set.
  */
-export async function startEdgeProxy(team: EmulatedTeam, targetUrl: string, host: string): Promise<CfAccessEdgeProxy> {
+export async function startEdgeProxy(
+  team: EmulatedTeam,
+  targetUrl: string,
+  host: string,
+  port: number,
+): Promise<CfAccessEdgeProxy> {
   let target: URL;
   try {
     target = new URL(targetUrl);
@@ -92,6 +97,6 @@ export async function startEdgeProxy(team: EmulatedTeam, targetUrl: string, host
       sendJson(res, 502, { error: 'Bad Gateway', message: `edge proxy: ${(error as Error).message}` });
     });
   });
-  const url = await listen(server, host, 0);
+  const url = await listen(server, host, port);
   return { url, close: () => closeServer(server) };
 }

@@ -1,0 +1,67 @@
+import { Controller, Get, Header, Req } from '@nestjs/common';
+import { type CfAccessIdentity, CfIdentity, OptionalIdentity, RequireIdentity } from 'nestjs-cf-access';
+import { isAdmin } from './admin.policy.js';
+import { claimsTable, escapeHtml, layout } from './views.js';
+
+/** The request fields the downstream page needs (Express and Fastify both have them). */
+interface IncomingRequest {
+  headers: Record<string, string | string[] | undefined>;
+  socket: { localPort?: number };
+}
+
+/** HTML pages: every route needs a verified identity (global guard) unless marked otherwise. */
+@Controller()
+export class PagesController {
+  @OptionalIdentity()
+  @Get()
+  @Header('content-type', 'text/html; charset=utf-8')
+  home(@CfIdentity() identity: CfAccessIdentity | undefined): string {
+    return layout(
+      'nestjs-cf-access sample',
+      `<p>This app sits behind Cloudflare Access. Every page below is checked by <code>CfAccessGuard</code>.</p>
+<ul><li><a href="/profile">Profile</a>: your verified identity</li><li><a href="/protected">Protected</a>: any signed-in user</li>
+<li><a href="/admin">Admin</a>: members of the "admins" group only</li><li><a href="/api/me">API</a>: the same identity as JSON</li>
+<li><a href="/downstream">Downstream</a>: calls another API, forwarding the verified token</li></ul>`,
+      identity,
+    );
+  }
+
+  @Get('profile')
+  @Header('content-type', 'text/html; charset=utf-8')
+  profile(@CfIdentity() identity: CfAccessIdentity): string {
+    return layout(
+      'Profile',
+      `<p id="email">${escapeHtml(identity.email ?? identity.common_name)}</p>${claimsTable(identity)}
+<p><a id="logout" href="/cdn-cgi/access/logout">Log out</a></p>`,
+      identity,
+    );
+  }
+
+  @Get('protected')
+  @Header('content-type', 'text/html; charset=utf-8')
+  protectedPage(@CfIdentity('email') email: string): string {
+    return layout('Protected', `<p>Only signed-in users see this, ${escapeHtml(email)}.</p>`);
+  }
+
+  @Get('admin')
+  @RequireIdentity(isAdmin)
+  @Header('content-type', 'text/html; charset=utf-8')
+  admin(@CfIdentity() identity: CfAccessIdentity): string {
+    return layout('Admin', `<p id="admin-welcome">Welcome, administrator ${escapeHtml(identity.email)}.</p>`, identity);
+  }
+
+  @Get('downstream')
+  @Header('content-type', 'text/html; charset=utf-8')
+  async downstream(@CfIdentity() identity: CfAccessIdentity, @Req() request: IncomingRequest): Promise<string> {
+    const token = request.headers['cf-access-jwt-assertion'];
+    const url = process.env.DOWNSTREAM_API_URL ?? `http://127.0.0.1:${request.socket.localPort}/api/whoami`;
+    const response = await fetch(url, { headers: { 'cf-access-jwt-assertion': String(token) } });
+    const body = await response.text();
+    return layout(
+      'Downstream',
+      `<p>Called <code>${escapeHtml(url)}</code> with your verified token; it answered ${response.status}:</p>
+<pre id="downstream">${escapeHtml(body)}</pre>`,
+      identity,
+    );
+  }
+}

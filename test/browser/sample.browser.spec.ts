@@ -1,0 +1,84 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { type RunningSample, startSample } from '../../sample/start-sample.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = 'test-artifacts';
+const haveChromium = existsSync(CHROMIUM);
+
+if (!haveChromium && process.env.CI) {
+  throw new Error(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`);
+}
+if (!haveChromium) {
+  console.warn(`Skipping the browser test: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+}
+
+/** The sample's whole flow in headless Chromium, through the emulator's login page. */
+(haveChromium ? describe : describe.skip)('sample app in a real browser (emulator proxy)', () => {
+  let sample: RunningSample;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    sample = await startSample({ logger: false, env: {} });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await sample?.close();
+  });
+
+  async function freshPage(): Promise<Page> {
+    const context = await browser.newContext();
+    return context.newPage();
+  }
+
+  it('shows the login page, logs an admin in, renders the profile and admits them to /admin', async () => {
+    const page = await freshPage();
+    await page.goto(`${sample.url}/profile`);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Sign in to continue');
+    await page.getByRole('button', { name: 'Log in as Ada Admin' }).click();
+    await page.waitForURL(`${sample.url}/profile`);
+    await expect(page.locator('#email').textContent()).resolves.toBe('admin@example.com');
+    await expect(page.locator('#claims').textContent()).resolves.toContain(sample.url.replace(/:\d+$/, ''));
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}/profile.png`, fullPage: true });
+
+    const cookies = await page.context().cookies();
+    expect(cookies.find((cookie) => cookie.name === 'CF_Authorization')).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
+
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await expect(page.locator('#admin-welcome').textContent()).resolves.toContain('admin@example.com');
+
+    await page.getByRole('link', { name: 'Downstream' }).click();
+    await expect(page.locator('#downstream').textContent()).resolves.toContain('"subject":"admin@example.com"');
+    await page.context().close();
+  });
+
+  it('refuses /admin to a non-admin with 403, and logout clears access', async () => {
+    const page = await freshPage();
+    await page.goto(`${sample.url}/admin`);
+    await page.fill('#email', 'user@example.com');
+    await page.getByRole('button', { name: 'Log in', exact: true }).click();
+    await page.waitForURL(`${sample.url}/admin`);
+    await expect(page.locator('h1').textContent()).resolves.toBe('403 Forbidden');
+    await expect(page.locator('#reason').textContent()).resolves.toBe('identity_rejected');
+
+    const profile = await page.goto(`${sample.url}/profile`);
+    expect(profile?.status()).toBe(200);
+    await expect(page.locator('#email').textContent()).resolves.toBe('user@example.com');
+
+    await page.locator('#logout').click();
+    await expect(page.locator('h1').textContent()).resolves.toBe('You have been logged out');
+    expect((await page.context().cookies()).some((cookie) => cookie.name === 'CF_Authorization')).toBe(false);
+
+    const after = await page.goto(`${sample.url}/profile`);
+    expect(after?.status()).toBe(401);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Sign in to continue');
+    await page.context().close();
+  });
+});
