@@ -117,6 +117,15 @@ describe.each(ADAPTERS)('Key handling over HTTP (%s)', (adapter: AdapterName) =>
     expect(await app.get('/optional', jwt(token))).toMatchObject({ status: 200, body: { email: null } });
   });
 
+  it('never follows a redirect from the certs endpoint (503 when cold)', async () => {
+    const keys = await keyServer();
+    keys.mode = 'redirect';
+    const app = await start(keys.teamDomain, keys.audience);
+    expect(await app.get('/email', jwt(await keys.sign()))).toMatchObject({ status: 503, body: { reason: 'keys_unavailable' } });
+    expect(keys.certsRequests).toBe(1);
+    expect(keys.redirectedRequests).toBe(0);
+  });
+
   it('answers 503 within the timeout when the endpoint hangs, and recovers without restart', async () => {
     const keys = await keyServer();
     keys.mode = 'hang';

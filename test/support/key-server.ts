@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 /** How the certs endpoint behaves: serve keys, or one of the failures tests inject. */
-export type CertsMode = 'ok' | 'http-500' | 'bad-json' | 'hang';
+export type CertsMode = 'ok' | 'http-500' | 'bad-json' | 'hang' | 'redirect';
 
 /** A signing key of the test team. */
 export interface TestKey {
@@ -30,6 +30,8 @@ export class TestKeyServer {
   mode: CertsMode = 'ok';
   /** How many times the certs endpoint was requested. */
   certsRequests = 0;
+  /** How many times the redirect target (which also serves the keys) was requested. */
+  redirectedRequests = 0;
   readonly audience = 'a'.repeat(32) + randomUUID().replaceAll('-', '');
 
   private constructor(
@@ -100,11 +102,20 @@ export class TestKeyServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (req.url === '/elsewhere/certs') {
+      this.redirectedRequests += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.published.map((key) => key.publicJwk) }));
+      return;
+    }
     if (req.url !== '/cdn-cgi/access/certs') {
       res.writeHead(404).end();
       return;
     }
     this.certsRequests += 1;
+    if (this.mode === 'redirect') {
+      res.writeHead(302, { location: '/elsewhere/certs' }).end();
+      return;
+    }
     if (this.mode === 'hang') {
       return; // never answers: the client's timeout must end the fetch
     }
