@@ -16,13 +16,16 @@ export const CF_ACCESS_IDENTITY_KEY = 'cfAccessIdentity';
 /** Path of the team's signing keys, relative to the team domain. */
 export const CERTS_PATH = '/cdn-cgi/access/certs';
 
+/** Path of the full identity of a token, relative to the team domain. */
+export const GET_IDENTITY_PATH = '/cdn-cgi/access/get-identity';
+
 /** Tokens longer than this are refused before any decoding (Cloudflare's must fit a 4 KiB cookie). */
 export const MAX_TOKEN_LENGTH = 8 * 1024;
 
 /** After a failed key fetch with no usable keys, the next request may retry this soon (ms). */
 export const COLD_RETRY_MS = 1_000;
 
-/** Defaults of the optional options (DESIGN §2). Durations under `jwks` are in milliseconds. */
+/** Defaults of the optional options (DESIGN §2). Durations under `jwks` and `identity` are in milliseconds. */
 export const CF_ACCESS_DEFAULTS = Object.freeze({
   tokenSources: Object.freeze([
     Object.freeze({ header: 'cf-access-jwt-assertion' }),
@@ -31,4 +34,6 @@ export const CF_ACCESS_DEFAULTS = Object.freeze({
   clockTolerance: 30,
   jwks: Object.freeze({ cacheMaxAge: 600_000, cooldown: 30_000, timeout: 5_000, staleIfError: 86_400_000 }),
   allowServiceTokens: true,
+  identity: Object.freeze({ cacheTtl: 300_000, cacheMaxEntries: 10_000, timeout: 5_000 }),
+  prefetchKeys: false,
 });

@@ -13,13 +13,14 @@ export type CfAccessUnauthorizedReason =
   | 'wrong_audience'
   | 'expired'
   | 'not_yet_valid'
-  | 'wrong_token_type';
+  | 'wrong_token_type'
+  | 'session_revoked';
 
 /** Why a valid identity was refused with 403. */
 export type CfAccessForbiddenReason = 'identity_rejected' | 'predicate_error' | 'service_token_not_allowed';
 
 /** Why the request could not be judged at all (503). */
-export type CfAccessUnavailableReason = 'keys_unavailable';
+export type CfAccessUnavailableReason = 'keys_unavailable' | 'identity_unavailable';
 
 /** Every machine-readable reason this library reports. */
 export type CfAccessReason = CfAccessUnauthorizedReason | CfAccessForbiddenReason | CfAccessUnavailableReason;
@@ -37,10 +38,12 @@ const MESSAGES: Record<CfAccessReason, string> = {
   expired: 'The Cloudflare Access token has expired',
   not_yet_valid: 'The Cloudflare Access token is not valid yet',
   wrong_token_type: 'The Cloudflare Access token is not an application token',
+  session_revoked: 'Cloudflare Access no longer knows this session',
   identity_rejected: 'This identity is not allowed here',
   predicate_error: 'The identity check failed',
   service_token_not_allowed: 'Service tokens are not allowed here',
-  keys_unavailable: "Cloudflare Access signing keys are unavailable",
+  keys_unavailable: 'Cloudflare Access signing keys are unavailable',
+  identity_unavailable: 'The Cloudflare Access identity service is unavailable',
 };
 
 /** The response body: Nest's error shape plus the reason code. */
@@ -62,7 +65,7 @@ export class CfAccessForbiddenException extends ForbiddenException {
   }
 }
 
-/** 503: no signing key is known and the team's key endpoint cannot be reached. */
+/** 503: no signing key is known and the key endpoint cannot be reached, or get-identity cannot be. */
 export class CfAccessUnavailableException extends ServiceUnavailableException {
   constructor(readonly reason: CfAccessUnavailableReason = 'keys_unavailable') {
     super(body(503, 'Service Unavailable', reason));

@@ -10,8 +10,9 @@ import {
 import { CfAccessForbiddenException, CfAccessUnauthorizedException } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
-import { type CfAccessPredicate } from './decorators/require-identity.decorator.js';
+import { type CfAccessPredicate, type CfAccessPredicateTools } from './decorators/require-identity.decorator.js';
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
+import { attachFullIdentity } from './identity/request-full-identity.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
 import { extractToken } from './token/extract-token.js';
 import { requestFromContext } from './token/request-from-context.js';
@@ -53,10 +54,14 @@ export class CfAccessGuard implements CanActivate {
     const route = `${controller.name}.${handler.name}`;
     const request = this.getRequest(context);
     try {
-      const identity = optional ? await this.identifyOptionally(request, route) : await this.identify(request);
-      request[CF_ACCESS_IDENTITY_KEY] = identity;
-      for (const predicate of predicates) {
-        await this.check(predicate, identity as CfAccessIdentity, context, route);
+      const verified = optional ? await this.identifyOptionally(request, route) : await this.identify(request);
+      request[CF_ACCESS_IDENTITY_KEY] = verified?.identity;
+      if (verified) {
+        const { token, identity } = verified;
+        const tools = { fullIdentity: attachFullIdentity(request, () => this.cfAccess.fullIdentity(token, identity)) };
+        for (const predicate of predicates) {
+          await this.check(predicate, identity, context, tools, route);
+        }
       }
     } catch (error) {
       if (error instanceof HttpException) {
@@ -80,7 +85,7 @@ export class CfAccessGuard implements CanActivate {
     return extractToken(request, this.options.tokenSources);
   }
 
-  private async identify(request: CfAccessRequest): Promise<CfAccessIdentity> {
+  private async identify(request: CfAccessRequest): Promise<Verified> {
     const token = this.extractToken(request);
     if (token === undefined) {
       throw new CfAccessUnauthorizedException('missing_token');
@@ -89,10 +94,10 @@ export class CfAccessGuard implements CanActivate {
     if (!this.options.allowServiceTokens && isServiceTokenIdentity(identity)) {
       throw new CfAccessForbiddenException('service_token_not_allowed');
     }
-    return identity;
+    return { token, identity };
   }
 
-  private async identifyOptionally(request: CfAccessRequest, route: string): Promise<CfAccessIdentity | undefined> {
+  private async identifyOptionally(request: CfAccessRequest, route: string): Promise<Verified | undefined> {
     try {
       return await this.identify(request);
     } catch (error) {
@@ -108,11 +113,12 @@ export class CfAccessGuard implements CanActivate {
     predicate: CfAccessPredicate,
     identity: CfAccessIdentity,
     context: ExecutionContext,
+    tools: CfAccessPredicateTools,
     route: string,
   ): Promise<void> {
     let allowed: boolean;
     try {
-      allowed = await predicate(identity, context);
+      allowed = await predicate(identity, context, tools);
     } catch (error) {
       if (error instanceof HttpException) {
         throw error;
@@ -124,6 +130,12 @@ export class CfAccessGuard implements CanActivate {
       throw new CfAccessForbiddenException('identity_rejected');
     }
   }
+}
+
+/** A verified token and its claims. */
+interface Verified {
+  token: string;
+  identity: CfAccessIdentity;
 }
 
 function describe(error: HttpException): string {

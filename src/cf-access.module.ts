@@ -4,6 +4,7 @@ import { CfAccessGuard } from './cf-access.guard.js';
 import { CfAccessConfigurableModule, CF_ACCESS_MODULE_OPTIONS } from './cf-access.module-definition.js';
 import { resolveCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
+import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
 
 /**
@@ -15,6 +16,7 @@ import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
   providers: [
     { provide: CF_ACCESS_OPTIONS, inject: [CF_ACCESS_MODULE_OPTIONS], useFactory: resolveCfAccessOptions },
     CfAccessKeyStore,
+    CfAccessIdentityProvider,
     CfAccessService,
     CfAccessGuard,
   ],

@@ -31,6 +31,8 @@ describe('resolveCfAccessOptions', () => {
         clockTolerance: CF_ACCESS_DEFAULTS.clockTolerance,
         jwks: CF_ACCESS_DEFAULTS.jwks,
         allowServiceTokens: CF_ACCESS_DEFAULTS.allowServiceTokens,
+        identity: CF_ACCESS_DEFAULTS.identity,
+        prefetchKeys: false,
       });
     });
 
@@ -46,6 +48,8 @@ describe('resolveCfAccessOptions', () => {
         staleIfError: 86_400_000,
       });
       expect(resolved.allowServiceTokens).toBe(true);
+      expect(resolved.identity).toEqual({ cacheTtl: 300_000, cacheMaxEntries: 10_000, timeout: 5_000 });
+      expect(resolved.prefetchKeys).toBe(false);
     });
 
     it('fills the jwks timings that are not given and keeps those that are', () => {
@@ -55,12 +59,15 @@ describe('resolveCfAccessOptions', () => {
     });
 
     it('keeps explicit values of every option', () => {
+      const store = { get: () => undefined, set: () => undefined };
       const resolved = resolve({
         audience: ['one', 'two'],
         tokenSources: [{ cookie: 'Session' }],
         clockTolerance: 0,
         jwks: { cacheMaxAge: 1, cooldown: 2, timeout: 3, staleIfError: 4 },
         allowServiceTokens: false,
+        identity: { store, cacheTtl: 5, cacheMaxEntries: 6, timeout: 7 },
+        prefetchKeys: true,
       });
 
       expect(resolved).toEqual({
@@ -70,6 +77,8 @@ describe('resolveCfAccessOptions', () => {
         clockTolerance: 0,
         jwks: { cacheMaxAge: 1, cooldown: 2, timeout: 3, staleIfError: 4 },
         allowServiceTokens: false,
+        identity: { store, cacheTtl: 5, cacheMaxEntries: 6, timeout: 7 },
+        prefetchKeys: true,
       });
     });
 
@@ -429,6 +438,24 @@ describe('resolveCfAccessOptions', () => {
       ['null', null],
     ])('rejects a value that is %s', (_label, allowServiceTokens) => {
       expect(() => resolve({ allowServiceTokens })).toThrow(/"allowServiceTokens" must be true or false/);
+    });
+  });
+
+  describe('identity', () => {
+    it.each<[string, unknown, RegExp]>([
+      ['a store without set', { store: { get: () => 1 } }, /"identity\.store" must have get\(key\) and set/],
+      ['a negative cacheTtl', { cacheTtl: -1 }, /"identity\.cacheTtl" must be a finite number >= 0/],
+      ['a zero cacheMaxEntries', { cacheMaxEntries: 0 }, /"identity\.cacheMaxEntries" must be a finite number > 0/],
+      ['an unknown key', { ttl: 5 }, /"identity\.ttl" is not an option/],
+      ['a non-object', 'redis', /"identity" must be an object/],
+    ])('refuses %s', (_name, identity, message) => {
+      expect(() => resolve({ identity })).toThrow(message);
+    });
+  });
+
+  describe('prefetchKeys', () => {
+    it('must be a boolean', () => {
+      expect(() => resolve({ prefetchKeys: 'yes' })).toThrow(/"prefetchKeys" must be true or false/);
     });
   });
 });

@@ -1,4 +1,5 @@
 import { CF_ACCESS_DEFAULTS } from './cf-access.constants.js';
+import { type CfAccessIdentityStore } from './identity/identity-store.js';
 
 /** One place to read the token from: a request header or a cookie. */
 export type CfAccessTokenSource = { header: string } | { cookie: string };
@@ -13,6 +14,18 @@ export interface CfAccessJwksOptions {
   timeout?: number;
   /** How long keys past `cacheMaxAge` keep serving while the endpoint fails. Default 86 400 000 (24 h). */
   staleIfError?: number;
+}
+
+/** Full identities from get-identity: caching and fetching; durations in milliseconds. */
+export interface CfAccessIdentityOptions {
+  /** Where identities are cached: e.g. the `@nestjs/cache-manager` cache. Default: in memory. */
+  store?: CfAccessIdentityStore;
+  /** How long an identity is cached; never past its token's `exp`. Default 300 000 (5 min). */
+  cacheTtl?: number;
+  /** Bound of the default in-memory store. Default 10 000. */
+  cacheMaxEntries?: number;
+  /** A get-identity call that takes longer is abandoned. Default 5 000. */
+  timeout?: number;
 }
 
 /** Options of `CfAccessModule.forRoot` / `forRootAsync` (DESIGN §2). */
@@ -31,6 +44,10 @@ export interface CfAccessModuleOptions {
   jwks?: CfAccessJwksOptions;
   /** Whether service tokens (`common_name`, no `email`) pass the guard. Default true. */
   allowServiceTokens?: boolean;
+  /** Full identities (`getIdentity`, `@CfFullIdentity()`, `inGroup`): cache and timeout. */
+  identity?: CfAccessIdentityOptions;
+  /** Fetch the team's keys at start-up instead of on the first request. Default false. */
+  prefetchKeys?: boolean;
 }
 
 /** Options after validation and normalization: every default filled in. */
@@ -42,6 +59,8 @@ export interface ResolvedCfAccessOptions {
   readonly clockTolerance: number;
   readonly jwks: Readonly<Required<CfAccessJwksOptions>>;
   readonly allowServiceTokens: boolean;
+  readonly identity: Readonly<Required<Omit<CfAccessIdentityOptions, 'store'>> & Pick<CfAccessIdentityOptions, 'store'>>;
+  readonly prefetchKeys: boolean;
 }
 
 /** Implemented by classes given to `forRootAsync({ useClass | useExisting })`. */
@@ -49,8 +68,19 @@ export interface CfAccessOptionsFactory {
   createCfAccessOptions(): CfAccessModuleOptions | Promise<CfAccessModuleOptions>;
 }
 
-const OPTION_NAMES = ['teamDomain', 'team', 'audience', 'tokenSources', 'clockTolerance', 'jwks', 'allowServiceTokens'];
+const OPTION_NAMES = [
+  'teamDomain',
+  'team',
+  'audience',
+  'tokenSources',
+  'clockTolerance',
+  'jwks',
+  'allowServiceTokens',
+  'identity',
+  'prefetchKeys',
+];
 const JWKS_NAMES = Object.keys(CF_ACCESS_DEFAULTS.jwks) as (keyof CfAccessJwksOptions)[];
+const IDENTITY_NAMES = ['store', ...Object.keys(CF_ACCESS_DEFAULTS.identity)];
 const TEAM_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -167,6 +197,27 @@ function resolveJwks(jwks: unknown): ResolvedCfAccessOptions['jwks'] {
   });
 }
 
+function resolveIdentity(identity: unknown): ResolvedCfAccessOptions['identity'] {
+  if (identity === undefined) {
+    return CF_ACCESS_DEFAULTS.identity;
+  }
+  if (!isRecord(identity)) {
+    throw invalid('identity', `must be an object with any of ${IDENTITY_NAMES.join(', ')}`);
+  }
+  rejectUnknown(identity, IDENTITY_NAMES, 'identity.');
+  const store = identity.store as CfAccessIdentityStore | undefined;
+  if (store !== undefined && (typeof store?.get !== 'function' || typeof store?.set !== 'function')) {
+    throw invalid('identity.store', 'must have get(key) and set(key, value, ttl) methods (e.g. the CACHE_MANAGER cache)');
+  }
+  const defaults = CF_ACCESS_DEFAULTS.identity;
+  return Object.freeze({
+    store,
+    cacheTtl: resolveNumber('identity.cacheTtl', identity.cacheTtl, defaults.cacheTtl, 'zero'),
+    cacheMaxEntries: resolveNumber('identity.cacheMaxEntries', identity.cacheMaxEntries, defaults.cacheMaxEntries, 'positive'),
+    timeout: resolveNumber('identity.timeout', identity.timeout, defaults.timeout, 'positive'),
+  });
+}
+
 function resolveBoolean(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) {
     return fallback;
@@ -193,5 +244,7 @@ export function resolveCfAccessOptions(options: unknown): ResolvedCfAccessOption
     clockTolerance: resolveNumber('clockTolerance', options.clockTolerance, CF_ACCESS_DEFAULTS.clockTolerance, 'zero'),
     jwks: resolveJwks(options.jwks),
     allowServiceTokens: resolveBoolean('allowServiceTokens', options.allowServiceTokens, CF_ACCESS_DEFAULTS.allowServiceTokens),
+    identity: resolveIdentity(options.identity),
+    prefetchKeys: resolveBoolean('prefetchKeys', options.prefetchKeys, CF_ACCESS_DEFAULTS.prefetchKeys),
   });
 }

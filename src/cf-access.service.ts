@@ -3,7 +3,10 @@ import { compactVerify, errors } from 'jose';
 import { CF_ACCESS_OPTIONS } from './cf-access.constants.js';
 import { CfAccessUnauthorizedException } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
+import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity } from './identity/cf-access-identity.js';
+import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
+import { attachedFullIdentity } from './identity/request-full-identity.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
 import { checkClaims } from './token/check-claims.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
@@ -16,6 +19,7 @@ export class CfAccessService {
   constructor(
     @Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions,
     private readonly keys: CfAccessKeyStore,
+    private readonly identities: CfAccessIdentityProvider,
   ) {}
 
   /**
@@ -46,9 +50,35 @@ export class CfAccessService {
    */
   async authenticate(request: CfAccessRequest): Promise<CfAccessIdentity | null> {
     const token = extractToken(request, this.options.tokenSources);
-    if (token === undefined) {
-      return null;
+    return token === undefined ? null : this.verifyOrNull(token);
+  }
+
+  /**
+   * Everything Cloudflare knows about the request's identity (get-identity: groups, IdP, geo, …),
+   * cached per identity; `null` when the request carries no valid token. On a route the guard
+   * admitted, this reuses the guard's token and lookup.
+   * @throws CfAccessUnauthorizedException `session_revoked` when Cloudflare no longer accepts the token.
+   * @throws CfAccessUnavailableException when keys or get-identity cannot be reached.
+   */
+  async getIdentity(request: CfAccessRequest): Promise<CfAccessFullIdentity | null> {
+    const attached = attachedFullIdentity(request);
+    if (attached) {
+      return attached();
     }
+    const token = extractToken(request, this.options.tokenSources);
+    const claims = token === undefined ? null : await this.verifyOrNull(token);
+    return token === undefined || claims === null ? null : this.fullIdentity(token, claims);
+  }
+
+  /**
+   * The full identity behind `token`, whose verified claims are `claims` (see `getIdentity`).
+   * @throws as `getIdentity`.
+   */
+  fullIdentity(token: string, claims: CfAccessIdentity): Promise<CfAccessFullIdentity> {
+    return this.identities.fullIdentity(token, claims);
+  }
+
+  private async verifyOrNull(token: string): Promise<CfAccessIdentity | null> {
     try {
       return await this.verify(token);
     } catch (error) {

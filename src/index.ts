@@ -12,6 +12,7 @@ export { CfAccessGuard } from './cf-access.guard.js';
 export { type CfAccessModuleExtras } from './cf-access.module-definition.js';
 export { CfAccessModule } from './cf-access.module.js';
 export {
+  type CfAccessIdentityOptions,
   type CfAccessJwksOptions,
   type CfAccessModuleOptions,
   type CfAccessOptionsFactory,
@@ -19,10 +20,24 @@ export {
   type ResolvedCfAccessOptions,
 } from './cf-access.options.js';
 export { CfAccessService } from './cf-access.service.js';
+export { CfFullIdentity, CfFullIdentityPipe } from './decorators/cf-full-identity.decorator.js';
 export { CfIdentity } from './decorators/cf-identity.decorator.js';
+export { allOf, anyOf, emailDomain, emailIn, inGroup, isServiceToken, isUser } from './decorators/identity-predicates.js';
 export { OptionalIdentity } from './decorators/optional-identity.decorator.js';
 export { Public } from './decorators/public.decorator.js';
-export { RequireIdentity, type CfAccessPredicate } from './decorators/require-identity.decorator.js';
-export { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
+export {
+  RequireIdentity,
+  type CfAccessPredicate,
+  type CfAccessPredicateTools,
+} from './decorators/require-identity.decorator.js';
+export { type CfAccessFullIdentity, type CfAccessGroup } from './identity/cf-access-full-identity.js';
+export {
+  type CfAccessIdentity,
+  type CfAccessServiceIdentity,
+  type CfAccessUserIdentity,
+  isServiceTokenIdentity,
+  isUserIdentity,
+} from './identity/cf-access-identity.js';
+export { type CfAccessIdentityStore, MemoryIdentityStore } from './identity/identity-store.js';
 export { CfAccessKeyStore } from './keys/cf-access-key-store.js';
 export { type CfAccessRequest } from './token/cf-access-request.js';

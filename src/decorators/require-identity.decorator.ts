@@ -1,9 +1,20 @@
 import { type ExecutionContext } from '@nestjs/common';
 import { CF_ACCESS_REQUIREMENTS } from '../cf-access.constants.js';
+import { type CfAccessFullIdentity } from '../identity/cf-access-full-identity.js';
 import { type CfAccessIdentity } from '../identity/cf-access-identity.js';
 
+/** Lookups a predicate may make beyond the token's claims; each is made at most once per request. */
+export interface CfAccessPredicateTools {
+  /** The full identity from get-identity (groups, IdP data), cached per identity. */
+  fullIdentity(): Promise<CfAccessFullIdentity>;
+}
+
 /** Decides whether a verified identity may use a route; anything but `true` refuses it with 403. */
-export type CfAccessPredicate = (identity: CfAccessIdentity, context: ExecutionContext) => boolean | Promise<boolean>;
+export type CfAccessPredicate = (
+  identity: CfAccessIdentity,
+  context: ExecutionContext,
+  tools: CfAccessPredicateTools,
+) => boolean | Promise<boolean>;
 
 /**
  * Requires a verified identity that `predicate` accepts. Stackable on classes and handlers: every
@@ -13,7 +24,7 @@ export type CfAccessPredicate = (identity: CfAccessIdentity, context: ExecutionC
  */
 export function RequireIdentity(predicate: CfAccessPredicate): ClassDecorator & MethodDecorator {
   if (typeof predicate !== 'function') {
-    throw new TypeError('@RequireIdentity() expects a function (identity, context) => boolean | Promise<boolean>');
+    throw new TypeError('@RequireIdentity() expects a function (identity, context, tools) => boolean | Promise<boolean>');
   }
   return (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor) => {
     const holder = (descriptor?.value ?? target) as object;

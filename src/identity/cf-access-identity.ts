@@ -27,7 +27,18 @@ export interface CfAccessIdentity {
   [claim: string]: unknown;
 }
 
+/** The identity of a machine client: a service token's `common_name`, no `email`. */
+export type CfAccessServiceIdentity = CfAccessIdentity & { common_name: string; email?: undefined };
+
+/** The identity of a person: a token with an `email`. */
+export type CfAccessUserIdentity = CfAccessIdentity & { email: string };
+
 /** Whether the identity comes from a service token (`common_name` and no `email`). */
-export function isServiceTokenIdentity(identity: CfAccessIdentity): boolean {
+export function isServiceTokenIdentity(identity: CfAccessIdentity): identity is CfAccessServiceIdentity {
   return typeof identity.common_name === 'string' && identity.email === undefined;
+}
+
+/** Whether the identity is a person's (it has an `email`). */
+export function isUserIdentity(identity: CfAccessIdentity): identity is CfAccessUserIdentity {
+  return typeof identity.email === 'string';
 }

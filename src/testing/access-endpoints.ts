@@ -68,6 +68,9 @@ export async function serveAccessPath(
   if (pathname === `${ACCESS_PREFIX}certs`) {
     team.certsRequests += 1;
   }
+  if (pathname === `${ACCESS_PREFIX}get-identity`) {
+    team.identityRequests += 1;
+  }
   if (team.down) {
     sendJson(res, 503, { err: 'Cloudflare Access is unavailable (emulated outage)' });
     return;

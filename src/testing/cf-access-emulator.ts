@@ -52,6 +52,11 @@ export class CfAccessEmulator {
     return this.team.certsRequests;
   }
 
+  /** How many times `/cdn-cgi/access/get-identity` was requested, on the emulator and its proxies. */
+  get identityRequests(): number {
+    return this.team.identityRequests;
+  }
+
   /** `{ teamDomain, audience }`, ready for `CfAccessModule.forRoot`. */
   moduleOptions(): { teamDomain: string; audience: string } {
     return { teamDomain: this.teamDomain, audience: this.audience };

@@ -31,6 +31,8 @@ export class EmulatedTeam {
   down = false;
   /** Requests made to `/cdn-cgi/access/certs`. */
   certsRequests = 0;
+  /** Requests made to `/cdn-cgi/access/get-identity`. */
+  identityRequests = 0;
 
   constructor(
     readonly teamDomain: string,

@@ -6,6 +6,9 @@ import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, 
 /** How the certs endpoint behaves: serve keys, or one of the failures tests inject. */
 export type CertsMode = 'ok' | 'http-500' | 'bad-json' | 'hang' | 'redirect';
 
+/** How the get-identity endpoint behaves. */
+export type IdentityMode = 'ok' | 'http-401' | 'err-body' | 'http-500' | 'bad-json' | 'hang';
+
 /** A signing key of the test team. */
 export interface TestKey {
   kid: string;
@@ -32,6 +35,13 @@ export class TestKeyServer {
   certsRequests = 0;
   /** How many times the redirect target (which also serves the keys) was requested. */
   redirectedRequests = 0;
+  identityMode: IdentityMode = 'ok';
+  /** How many times get-identity was requested. */
+  identityRequests = 0;
+  /** The body get-identity answers in mode 'ok'. */
+  identity: Record<string, unknown> = { email: 'user@example.com', name: 'User', groups: [{ id: 'g1', name: 'admins' }] };
+  /** The CF_Authorization cookie of the last get-identity request. */
+  lastIdentityCookie: string | undefined;
   readonly audience = 'a'.repeat(32) + randomUUID().replaceAll('-', '');
 
   private constructor(
@@ -101,10 +111,28 @@ export class TestKeyServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  private serveIdentity(req: IncomingMessage, res: ServerResponse): void {
+    this.identityRequests += 1;
+    this.lastIdentityCookie = req.headers.cookie;
+    const answers: Record<IdentityMode, () => void> = {
+      ok: () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.identity)),
+      'http-401': () => res.writeHead(401).end(),
+      'err-body': () => res.writeHead(200).end('{"err":"not logged in"}'),
+      'http-500': () => res.writeHead(500).end('oops'),
+      'bad-json': () => res.writeHead(200).end('{"email":'),
+      hang: () => undefined,
+    };
+    answers[this.identityMode]();
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === '/elsewhere/certs') {
       this.redirectedRequests += 1;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.published.map((key) => key.publicJwk) }));
+      return;
+    }
+    if (req.url === '/cdn-cgi/access/get-identity') {
+      this.serveIdentity(req, res);
       return;
     }
     if (req.url !== '/cdn-cgi/access/certs') {
