@@ -5,12 +5,15 @@ import {
   CF_ACCESS_OPTIONAL,
   CF_ACCESS_OPTIONS,
   CF_ACCESS_PUBLIC,
-  CF_ACCESS_REQUIREMENTS,
 } from './cf-access.constants.js';
 import { CfAccessForbiddenException, CfAccessUnauthorizedException } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
-import { type CfAccessPredicate, type CfAccessPredicateTools } from './decorators/require-identity.decorator.js';
+import {
+  type CfAccessPredicate,
+  type CfAccessPredicateTools,
+  requirementsOf,
+} from './decorators/require-identity.decorator.js';
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
 import { attachFullIdentity } from './identity/request-full-identity.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
@@ -18,8 +21,9 @@ import { extractToken } from './token/extract-token.js';
 import { requestFromContext } from './token/request-from-context.js';
 
 /**
- * Admits a request only with a verified Cloudflare Access identity, honouring `@Public()`,
- * `@OptionalIdentity()` and `@RequireIdentity()` (handler metadata first, then class).
+ * Admits a request only with a verified Cloudflare Access identity, honouring `@Public()` and
+ * `@OptionalIdentity()` (handler metadata first, then class) and every `@RequireIdentity()`
+ * predicate (base classes', the class's, then the handler's).
  * Use it with `@UseGuards(CfAccessGuard)` or globally (`globalGuard: true`); subclass it and
  * override `getRequest` / `extractToken` for other transports or token locations.
  */
@@ -45,9 +49,7 @@ export class CfAccessGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_PUBLIC, [handler, controller])) {
       return true;
     }
-    const predicates = this.reflector
-      .getAll<(CfAccessPredicate[] | undefined)[]>(CF_ACCESS_REQUIREMENTS, [controller, handler])
-      .flatMap((list) => list ?? []);
+    const predicates = requirementsOf(controller, handler);
     const optional =
       predicates.length === 0 &&
       this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_OPTIONAL, [handler, controller]) === true;

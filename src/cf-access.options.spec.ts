@@ -400,25 +400,27 @@ describe('resolveCfAccessOptions', () => {
       expect(resolve({ jwks: { cooldown: 0 } }).jwks.cooldown).toBe(0);
     });
 
-    it('allows cacheMaxAge 0 and staleIfError 0', () => {
-      const { jwks } = resolve({ jwks: { cacheMaxAge: 0, staleIfError: 0 } });
-
-      expect(jwks.cacheMaxAge).toBe(0);
-      expect(jwks.staleIfError).toBe(0);
+    it('allows staleIfError 0 (no stale keys while the endpoint fails)', () => {
+      expect(resolve({ jwks: { staleIfError: 0 } }).jwks.staleIfError).toBe(0);
     });
 
-    it('refuses timeout 0 (a fetch would never be allowed to complete)', () => {
-      expect(() => resolve({ jwks: { timeout: 0 } })).toThrow(/"jwks\.timeout" must be a finite number > 0/);
+    it('refuses cacheMaxAge 0 (keys would be unusable the moment they arrive)', () => {
+      expect(() => resolve({ jwks: { cacheMaxAge: 0 } })).toThrow(/"jwks\.cacheMaxAge" must be a finite number > 0/);
+    });
+
+    it.each([0, -1, 2500.5, 5e9, '200'])('refuses timeout %p (AbortSignal.timeout takes 1 to 2^31-1 whole ms)', (timeout) => {
+      expect(() => resolve({ jwks: { timeout } })).toThrow(
+        /"jwks\.timeout" must be a whole number of milliseconds from 1 to 2147483647/,
+      );
+      expect(() => resolve({ identity: { timeout } })).toThrow(/"identity\.timeout" must be a whole number/);
     });
 
     it.each([
       ['cacheMaxAge', -1],
       ['cooldown', -1],
-      ['timeout', -1],
       ['staleIfError', -1],
       ['cacheMaxAge', Number.NaN],
       ['cooldown', Number.POSITIVE_INFINITY],
-      ['timeout', '200'],
       ['staleIfError', null],
     ])('rejects jwks.%s = %p', (name, value) => {
       expect(() => resolve({ jwks: { [name]: value } })).toThrow(

@@ -180,6 +180,16 @@ function resolveNumber(name: string, value: unknown, fallback: number, minimum: 
   return value;
 }
 
+/** Largest delay Node's timers (and `AbortSignal.timeout`) accept, in milliseconds. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function resolveTimeout(name: string, value: unknown, fallback: number): number {
+  if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMER_MS)) {
+    throw invalid(name, `must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`);
+  }
+  return (value as number | undefined) ?? fallback;
+}
+
 function resolveJwks(jwks: unknown): ResolvedCfAccessOptions['jwks'] {
   if (jwks === undefined) {
     return CF_ACCESS_DEFAULTS.jwks;
@@ -190,9 +200,9 @@ function resolveJwks(jwks: unknown): ResolvedCfAccessOptions['jwks'] {
   rejectUnknown(jwks, JWKS_NAMES, 'jwks.');
   const defaults = CF_ACCESS_DEFAULTS.jwks;
   return Object.freeze({
-    cacheMaxAge: resolveNumber('jwks.cacheMaxAge', jwks.cacheMaxAge, defaults.cacheMaxAge, 'zero'),
+    cacheMaxAge: resolveNumber('jwks.cacheMaxAge', jwks.cacheMaxAge, defaults.cacheMaxAge, 'positive'),
     cooldown: resolveNumber('jwks.cooldown', jwks.cooldown, defaults.cooldown, 'zero'),
-    timeout: resolveNumber('jwks.timeout', jwks.timeout, defaults.timeout, 'positive'),
+    timeout: resolveTimeout('jwks.timeout', jwks.timeout, defaults.timeout),
     staleIfError: resolveNumber('jwks.staleIfError', jwks.staleIfError, defaults.staleIfError, 'zero'),
   });
 }
@@ -214,7 +224,7 @@ function resolveIdentity(identity: unknown): ResolvedCfAccessOptions['identity']
     store,
     cacheTtl: resolveNumber('identity.cacheTtl', identity.cacheTtl, defaults.cacheTtl, 'zero'),
     cacheMaxEntries: resolveNumber('identity.cacheMaxEntries', identity.cacheMaxEntries, defaults.cacheMaxEntries, 'positive'),
-    timeout: resolveNumber('identity.timeout', identity.timeout, defaults.timeout, 'positive'),
+    timeout: resolveTimeout('identity.timeout', identity.timeout, defaults.timeout),
   });
 }
 

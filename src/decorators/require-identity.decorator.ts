@@ -18,17 +18,34 @@ export type CfAccessPredicate = (
 
 /**
  * Requires a verified identity that `predicate` accepts. Stackable on classes and handlers: every
- * predicate must pass, the class's first, each target's in source order. Anonymous requests get 401;
+ * predicate must pass, base classes' first, then the class's, then the handler's, each target's in
+ * source order. Anonymous requests get 401;
  * `false` gives 403 `identity_rejected`; a thrown `HttpException` is passed on; any other throw is
  * 403 `predicate_error`.
  */
+/** The predicates declared on `target` itself (a class or a handler), in source order. */
+function ownRequirements(target: object): CfAccessPredicate[] {
+  return (Reflect.getOwnMetadata(CF_ACCESS_REQUIREMENTS, target) ?? []) as CfAccessPredicate[];
+}
+
+/**
+ * Every predicate that guards `handler` of `controller`: those of the controller's base classes
+ * (outermost first), then the controller's own, then the handler's.
+ */
+export function requirementsOf(controller: object, handler: object): CfAccessPredicate[] {
+  const classes: object[] = [];
+  for (let current = controller; current !== Function.prototype && current !== null; current = Object.getPrototypeOf(current) as object) {
+    classes.unshift(current);
+  }
+  return [...classes.flatMap(ownRequirements), ...ownRequirements(handler)];
+}
+
 export function RequireIdentity(predicate: CfAccessPredicate): ClassDecorator & MethodDecorator {
   if (typeof predicate !== 'function') {
     throw new TypeError('@RequireIdentity() expects a function (identity, context, tools) => boolean | Promise<boolean>');
   }
   return (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor) => {
     const holder = (descriptor?.value ?? target) as object;
-    const stacked = (Reflect.getOwnMetadata(CF_ACCESS_REQUIREMENTS, holder) ?? []) as CfAccessPredicate[];
-    Reflect.defineMetadata(CF_ACCESS_REQUIREMENTS, [predicate, ...stacked], holder);
+    Reflect.defineMetadata(CF_ACCESS_REQUIREMENTS, [predicate, ...ownRequirements(holder)], holder);
   };
 }

@@ -41,7 +41,10 @@ export class CfAccessKeyStore {
     return this.usableKey(kid);
   }
 
-  /** Fetches the key set now unless a fetch is already under way; never rejects. */
+  /**
+   * Fetches the key set now, ignoring the cooldown (for a start-up prefetch), or joins the fetch
+   * already under way; never rejects (failures are logged and leave the known keys in place).
+   */
   refresh(): Promise<void> {
     this.inFlight ??= this.fetchKeys().finally(() => {
       this.inFlight = undefined;

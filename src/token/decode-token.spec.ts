@@ -125,9 +125,17 @@ describe('decodeToken', () => {
       ['base64 padding', 'abc=.def.ghi'],
       ['inner whitespace', 'abc. def.ghi'],
       ['only dots', '..'],
-      ['the empty string', ''],
     ])('refuses a token with %s as malformed', (_label, token) => {
       expect(reasonFor(token)).toBe('malformed');
+    });
+
+    it.each([
+      ['the empty string', ''],
+      ['whitespace', '  '],
+      ['undefined (e.g. a missing cookie passed to verify)', undefined],
+      ['a number', 42],
+    ])('refuses %s as missing_token, never a TypeError', (_label, token) => {
+      expect(reasonFor(token as string)).toBe('missing_token');
     });
 
     it('refuses a header that is not JSON', () => {

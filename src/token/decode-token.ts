@@ -2,7 +2,10 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { MAX_TOKEN_LENGTH } from '../cf-access.constants.js';
 import { CfAccessUnauthorizedException } from '../cf-access.errors.js';
 
-/** A token's header and claims, decoded but NOT verified: only for checks that precede the signature. */
+/**
+ * A token's `kid` and claims, decoded but NOT yet verified. The claims may be trusted only after
+ * the signature over these same bytes has been verified (as `CfAccessService.verify` does).
+ */
 export interface DecodedToken {
   kid: string;
   claims: Record<string, unknown>;
@@ -24,10 +27,13 @@ function decode(token: string): { header: Record<string, unknown>; claims: Recor
 
 /**
  * Decodes a compact JWS with jose and applies the structural rules, in DESIGN §3 order:
- * size, shape, claim types, `crit`, `alg` (RS256 only) and `kid`.
- * @throws CfAccessUnauthorizedException `token_too_large`, `malformed`, `unsupported_alg` or `missing_kid`.
+ * presence, size, shape, claim types, `crit`, `alg` (RS256 only) and `kid`.
+ * @throws CfAccessUnauthorizedException `missing_token`, `token_too_large`, `malformed`, `unsupported_alg` or `missing_kid`.
  */
 export function decodeToken(token: string): DecodedToken {
+  if (typeof token !== 'string' || token.trim() === '') {
+    throw new CfAccessUnauthorizedException('missing_token');
+  }
   if (token.length > MAX_TOKEN_LENGTH) {
     throw new CfAccessUnauthorizedException('token_too_large');
   }

@@ -125,7 +125,23 @@ class AdminController {
   }
 }
 
-const controllers = [ReportsController, OpenController, AdminController];
+/** A base class whose predicates every subclass inherits, even subclasses with their own. */
+@RequireIdentity(tracing('base'))
+@RequireIdentity((identity) => identity.email !== 'banned@example.com')
+class GuardedBase {}
+
+@Controller('derived')
+@RequireIdentity(tracing('derived'))
+class DerivedController extends GuardedBase {
+  @Get()
+  @RequireIdentity(tracing('handler'))
+  index() {
+    handled.push('derived');
+    return { ok: true };
+  }
+}
+
+const controllers = [ReportsController, OpenController, AdminController, DerivedController];
 const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
 const cookie = (token: string) => ({ cookie: `theme=dark; CF_Authorization=${token}` });
 
@@ -337,6 +353,14 @@ describe.each(ADAPTERS)('CfAccessGuard over HTTP (%s)', (adapter) => {
       const res = await app.get('/admin/order', jwt(await keys.sign()));
       expect(res.status).toBe(200);
       expect(predicateOrder).toEqual(['class-1', 'handler-1', 'handler-2']);
+    });
+
+    it("runs a base class's predicates before a subclass's own, and they can refuse", async () => {
+      expect((await app.get('/derived', jwt(await keys.sign()))).status).toBe(200);
+      expect(predicateOrder).toEqual(['base', 'derived', 'handler']);
+      const res = await app.get('/derived', jwt(await keys.sign({ email: 'banned@example.com' })));
+      expect(res).toMatchObject({ status: 403, body: { reason: 'identity_rejected' } });
+      expect(handled).toEqual(['derived']);
     });
 
     it('a predicate that throws → 403 predicate_error, logged at warn', async () => {
