@@ -54,8 +54,11 @@ export class PagesController {
   @Header('content-type', 'text/html; charset=utf-8')
   async downstream(@CfIdentity() identity: CfAccessIdentity, @Req() request: IncomingRequest): Promise<string> {
     const token = request.headers['cf-access-jwt-assertion'];
+    if (typeof token !== 'string') {
+      return layout('Downstream', '<p>This request has no Cf-Access-Jwt-Assertion header to forward.</p>', identity);
+    }
     const url = process.env.DOWNSTREAM_API_URL ?? `http://127.0.0.1:${request.socket.localPort}/api/whoami`;
-    const response = await fetch(url, { headers: { 'cf-access-jwt-assertion': String(token) } });
+    const response = await fetch(url, { headers: { 'cf-access-jwt-assertion': token } });
     const body = await response.text();
     return layout(
       'Downstream',

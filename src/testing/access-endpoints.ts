@@ -1,7 +1,7 @@
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { readCookie } from '../token/extract-token.js';
 import { type EmulatedTeam } from './emulated-team.js';
-import { readBody, sendHtml, sendJson } from './http.js';
+import { BodyTooLargeError, readBody, sendHtml, sendJson } from './http.js';
 import { identityDocument } from './identity-document.js';
 import { loggedOutPage, loginPage } from './login-page.js';
 
@@ -13,9 +13,30 @@ export const SESSION_COOKIE = 'CF_Authorization';
 const COOKIE_ATTRIBUTES = 'Path=/; HttpOnly; SameSite=Lax';
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
-/** A same-site path to return to after login; anything else (absolute or protocol-relative URLs) is `/`. */
+const SAME_SITE_BASE = 'http://same-site.invalid';
+
+/**
+ * A same-site path to return to after login; anything that could leave the site (absolute or
+ * protocol-relative URLs, backslashes, control characters browsers strip) is `/`.
+ */
 export function safeRedirect(value: string | null | undefined): string {
-  return value && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\') ? value : '/';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must be refused
+  if (!value || !value.startsWith('/') || /[\x00-\x20\x7f\\]/.test(value)) {
+    return '/';
+  }
+  try {
+    const url = new URL(value, SAME_SITE_BASE);
+    return url.origin === SAME_SITE_BASE ? url.pathname + url.search + url.hash : '/';
+  } catch {
+    return '/';
+  }
+}
+
+/** Whether a login POST comes from the emulator's own page (browsers send Origin / Sec-Fetch-Site). */
+function isSameOrigin(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  return (site === undefined || site === 'same-origin' || site === 'none') && (origin === undefined || origin === `http://${req.headers.host}`);
 }
 
 /** The session token a request carries in its `CF_Authorization` cookie. */
@@ -38,7 +59,21 @@ async function login(team: EmulatedTeam, req: IncomingMessage, res: ServerRespon
     sendHtml(res, 200, loginPage(safeRedirect(query.get('redirect_url')), team.users));
     return;
   }
-  const form = new URLSearchParams(await readBody(req));
+  if (!isSameOrigin(req)) {
+    sendHtml(res, 403, loginPage('/', team.users, 'Cross-site login refused.'));
+    return;
+  }
+  let body: string;
+  try {
+    body = await readBody(req);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      sendHtml(res, 413, loginPage('/', team.users, 'The login form was too large.'));
+      return;
+    }
+    throw error;
+  }
+  const form = new URLSearchParams(body);
   const email = (form.get('email') ?? '').trim();
   const redirectUrl = safeRedirect(form.get('redirect_url'));
   if (!EMAIL.test(email)) {
@@ -60,11 +95,12 @@ async function login(team: EmulatedTeam, req: IncomingMessage, res: ServerRespon
  */
 export async function serveAccessPath(
   team: EmulatedTeam,
+  target: URL,
   req: IncomingMessage,
   res: ServerResponse,
   withLogin: boolean,
 ): Promise<void> {
-  const { pathname, searchParams } = new URL(req.url ?? '/', 'http://emulator');
+  const { pathname, searchParams } = target;
   if (pathname === `${ACCESS_PREFIX}certs`) {
     team.certsRequests += 1;
   }

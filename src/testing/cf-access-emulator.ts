@@ -4,7 +4,7 @@ import { type CfAccessEdgeProxy, startEdgeProxy } from './edge-proxy.js';
 import { EmulatedTeam, type CfAccessServiceTokenClaims, type CfAccessTokenClaims } from './emulated-team.js';
 import { EmulatorKeyRing } from './emulator-key-ring.js';
 import { type CfAccessEmulatorOptions, resolveEmulatorOptions } from './emulator-options.js';
-import { closeServer, listen, sendJson } from './http.js';
+import { closeServer, listen, requestTarget, sendJson } from './http.js';
 
 /**
  * A local Cloudflare Access team on loopback, for development and tests: serves the team's
@@ -25,14 +25,21 @@ export class CfAccessEmulator {
     const { host, port, audience, users } = resolveEmulatorOptions(options);
     const server = createServer();
     const teamDomain = await listen(server, host, port);
-    const keys = await EmulatorKeyRing.create(new URL(teamDomain).hostname);
+    let keys: EmulatorKeyRing;
+    try {
+      keys = await EmulatorKeyRing.create(new URL(teamDomain).hostname);
+    } catch (error) {
+      await closeServer(server);
+      throw error;
+    }
     const team = new EmulatedTeam(teamDomain, audience, users, keys);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (!new URL(req.url ?? '/', 'http://emulator').pathname.startsWith(ACCESS_PREFIX)) {
-        sendJson(res, 404, { err: 'not found' });
+      const target = requestTarget(req);
+      if (!target?.pathname.startsWith(ACCESS_PREFIX)) {
+        sendJson(res, target ? 404 : 400, { err: target ? 'not found' : 'the request target must be a path' });
         return;
       }
-      serveAccessPath(team, req, res, false).catch(() => res.destroy());
+      serveAccessPath(team, target, req, res, false).catch(() => res.destroy());
     });
     return new CfAccessEmulator(server, team, host);
   }
@@ -99,7 +106,7 @@ export class CfAccessEmulator {
     return proxy;
   }
 
-  /** Stops the emulator and every proxy it started. */
+  /** Stops the emulator and every proxy it started; calling it again does nothing. */
   async close(): Promise<void> {
     await Promise.all([...this.proxies].map((proxy) => proxy.close()));
     await closeServer(this.server);

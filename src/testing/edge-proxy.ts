@@ -1,7 +1,14 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import {
+  type ClientRequest,
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type ServerResponse,
+} from 'node:http';
 import { ACCESS_PREFIX, serveAccessPath, sessionToken } from './access-endpoints.js';
 import { type EmulatedTeam } from './emulated-team.js';
-import { closeServer, listen, sendJson, sendHtml } from './http.js';
+import { closeServer, listen, requestTarget, sendHtml, sendJson } from './http.js';
 import { loginPage } from './login-page.js';
 
 /** A running edge proxy: open `url` in a browser instead of the app. */
@@ -10,10 +17,15 @@ export interface CfAccessEdgeProxy {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
+const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer'];
 
+/** `headers` less hop-by-hop ones: the standard set, `proxy-*`, and those the Connection header names. */
 function withoutHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.includes(name)));
+  const named = String(headers.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase());
+  const dropped = (name: string) => HOP_BY_HOP.includes(name) || named.includes(name) || name.startsWith('proxy-');
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !dropped(name)));
 }
 
 /** Whether a client wants a 401 JSON answer rather than the login page, as Cloudflare decides. */
@@ -25,8 +37,17 @@ function wantsJson(req: IncomingMessage): boolean {
   return accepted.length > 0 && accepted.every((type) => type === 'application/json');
 }
 
-/** Forwards an authenticated request to the app, with the token in `Cf-Access-Jwt-Assertion`. */
-function forward(req: IncomingMessage, res: ServerResponse, target: URL, token: string): Promise<void> {
+/**
+ * Forwards an authenticated request to the app, with the token in `Cf-Access-Jwt-Assertion`;
+ * the upstream request is torn down if the client goes away first.
+ */
+function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+  token: string,
+  upstreams: Set<ClientRequest>,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const upstream = request(
       {
@@ -37,7 +58,7 @@ function forward(req: IncomingMessage, res: ServerResponse, target: URL, token: 
         headers: {
           ...withoutHopByHop(req.headers),
           host: target.host,
-          'x-forwarded-host': req.headers.host,
+          ...(req.headers.host ? { 'x-forwarded-host': req.headers.host } : {}),
           'x-forwarded-proto': 'http',
           'cf-access-jwt-assertion': token, // replaces any value the client sent
         },
@@ -45,22 +66,39 @@ function forward(req: IncomingMessage, res: ServerResponse, target: URL, token: 
       (response) => {
         res.writeHead(response.statusCode ?? 502, withoutHopByHop(response.headers));
         response.pipe(res);
-        response.on('end', resolve);
         response.on('error', reject);
       },
     );
+    upstreams.add(upstream);
+    res.on('close', () => {
+      upstreams.delete(upstream);
+      if (!res.writableFinished) {
+        upstream.destroy();
+      }
+      resolve();
+    });
     upstream.on('error', reject);
     req.pipe(upstream);
   });
 }
 
-async function handle(team: EmulatedTeam, target: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (new URL(req.url ?? '/', 'http://edge').pathname.startsWith(ACCESS_PREFIX)) {
-    return serveAccessPath(team, req, res, true);
+async function handle(
+  team: EmulatedTeam,
+  target: URL,
+  upstreams: Set<ClientRequest>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const requested = requestTarget(req);
+  if (!requested) {
+    return sendJson(res, 400, { error: 'Bad Request', message: 'the request target must be a path' });
+  }
+  if (requested.pathname.startsWith(ACCESS_PREFIX)) {
+    return serveAccessPath(team, requested, req, res, true);
   }
   const token = sessionToken(req);
   if (token && (await team.verifySession(token))) {
-    return forward(req, res, target, token);
+    return forward(req, res, target, token, upstreams);
   }
   if (wantsJson(req)) {
     return sendJson(res, 401, { error: 'Unauthorized', message: 'A Cloudflare Access session is required' });
@@ -88,8 +126,9 @@ export async function startEdgeProxy(
   if (target.protocol !== 'http:') {
     throw new Error(`CfAccessEmulator.proxy: the target must be an http:// URL, got ${target.protocol}`);
   }
+  const upstreams = new Set<ClientRequest>();
   const server = createServer((req, res) => {
-    handle(team, target, req, res).catch((error: unknown) => {
+    handle(team, target, upstreams, req, res).catch((error: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;
@@ -98,5 +137,11 @@ export async function startEdgeProxy(
     });
   });
   const url = await listen(server, host, port);
-  return { url, close: () => closeServer(server) };
+  return {
+    url,
+    close: () => {
+      upstreams.forEach((upstream) => upstream.destroy());
+      return closeServer(server);
+    },
+  };
 }

@@ -15,12 +15,31 @@ export async function listen(server: Server, host: string, port: number): Promis
   return `http://${hostname}:${address.port}`;
 }
 
-/** Stops `server`, ending keep-alive connections instead of waiting for them. */
+/** Stops `server`, ending keep-alive connections instead of waiting for them; a no-op once stopped. */
 export function closeServer(server: Server): Promise<void> {
+  if (!server.listening) {
+    return Promise.resolve();
+  }
   return new Promise((resolve, reject) => {
     server.close((error) => (error ? reject(error) : resolve()));
     server.closeAllConnections();
   });
+}
+
+/**
+ * The request target when it is in origin form (`/path?query`), as a URL; `undefined` for
+ * anything else (absolute or authority form, `//host/…`, unparsable), which callers answer with 400.
+ */
+export function requestTarget(req: IncomingMessage): URL | undefined {
+  const target = req.url ?? '';
+  if (!target.startsWith('/') || target.startsWith('//')) {
+    return undefined;
+  }
+  try {
+    return new URL(target, 'http://origin.invalid');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Sends a JSON body. */
@@ -40,6 +59,9 @@ export function sendHtml(
   res.end(html);
 }
 
+/** Thrown by `readBody` for a body over its limit (answer 413). */
+export class BodyTooLargeError extends Error {}
+
 /** Reads a request body of at most `limit` bytes. */
 export async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
   const chunks: Buffer[] = [];
@@ -47,7 +69,7 @@ export async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > limit) {
-      throw new Error(`request body over ${limit} bytes`);
+      throw new BodyTooLargeError(`request body over ${limit} bytes`);
     }
     chunks.push(chunk as Buffer);
   }

@@ -3,6 +3,8 @@ import { Controller, Get, Headers } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createServer, get, type IncomingMessage } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { CfAccessModule, CfIdentity } from '../../src/index.js';
 import { CfAccessEmulator } from '../../src/testing/index.js';
 import { type RunningApp, startApp } from '../support/start-app.js';
@@ -25,6 +27,28 @@ class EchoController {
   page() {
     return { page: true };
   }
+
+  @Get('header-names')
+  headerNames(@Headers() headers: Record<string, string>) {
+    return Object.keys(headers);
+  }
+}
+
+/** Sends raw bytes to `url`'s port and resolves the first line of the answer. */
+function rawRequest(url: string, text: string): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(text));
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk.toString();
+      if (answer.includes('\r\n')) {
+        socket.destroy();
+        resolve(answer.split('\r\n')[0] ?? '');
+      }
+    });
+    socket.on('error', reject);
+  });
 }
 
 describe('CfAccessEmulator', () => {
@@ -53,6 +77,18 @@ describe('CfAccessEmulator', () => {
     ])('refuses %s', async (_name, options, message) => {
       await expect(CfAccessEmulator.start(options)).rejects.toThrow(message);
     });
+  });
+
+  it('answers 400 to a request target that is not a path, and keeps running', async () => {
+    expect(await rawRequest(emulator.teamDomain, 'GET //[ HTTP/1.1\r\nHost: x\r\n\r\n')).toBe('HTTP/1.1 400 Bad Request');
+    expect((await fetch(`${emulator.teamDomain}/cdn-cgi/access/certs`)).status).toBe(200);
+  });
+
+  it('can be closed twice, and a closed emulator refuses connections', async () => {
+    const spare = await CfAccessEmulator.start();
+    await spare.close();
+    await expect(spare.close()).resolves.toBeUndefined();
+    await expect(fetch(`${spare.teamDomain}/cdn-cgi/access/certs`)).rejects.toThrow();
   });
 
   describe('/cdn-cgi/access/certs', () => {
@@ -289,13 +325,91 @@ describe('CfAccessEmulator', () => {
       expect(await res.text()).toContain('Enter a valid email address.');
     });
 
-    it.each(['https://evil.example/', '//evil.example/', '/\\evil.example'])(
+    it.each(['https://evil.example/', '//evil.example/', '/\\evil.example', '/\t/evil.example/', '/\n/evil.example'])(
       'never redirects off-site after login (%s → /)',
       async (target) => {
         const res = await login({ email: 'ada@example.com', redirect_url: target });
         expect(res.headers.get('location')).toBe('/');
       },
     );
+
+    it.each([
+      ['a foreign Origin', { origin: 'http://evil.example' }],
+      ['Sec-Fetch-Site: cross-site', { 'sec-fetch-site': 'cross-site' }],
+    ])('refuses a login POST with %s (login CSRF) with 403', async (_name, headers) => {
+      const res = await fetch(`${edge.url}/cdn-cgi/access/login`, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ email: 'mallory@example.com', redirect_url: '/' }),
+        redirect: 'manual',
+      });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('set-cookie')).toBeNull();
+    });
+
+    it('accepts a login POST from its own origin', async () => {
+      const res = await fetch(`${edge.url}/cdn-cgi/access/login`, {
+        method: 'POST',
+        headers: { origin: edge.url, 'sec-fetch-site': 'same-origin' },
+        body: new URLSearchParams({ email: 'ada@example.com', redirect_url: '/' }),
+        redirect: 'manual',
+      });
+      expect(res.status).toBe(302);
+    });
+
+    it('answers 413 to an oversized login form', async () => {
+      const res = await login({ email: 'ada@example.com', redirect_url: '/', padding: 'x'.repeat(70_000) });
+      expect(res.status).toBe(413);
+    });
+
+    it('answers 400 to a target that is not a path, even with a session (never forwarded)', async () => {
+      const cookie = sessionCookie(await login({ email: 'ada@example.com', redirect_url: '/' }));
+      const raw = `GET //cdn-cgi/access/logout HTTP/1.1\r\nHost: x\r\nCookie: ${cookie}\r\n\r\n`;
+      expect(await rawRequest(edge.url, raw)).toBe('HTTP/1.1 400 Bad Request');
+    });
+
+    it('drops hop-by-hop headers, those the Connection header names and proxy-*', async () => {
+      const cookie = sessionCookie(await login({ email: 'ada@example.com', redirect_url: '/' }));
+      const headers = { cookie, connection: 'x-secret', 'x-secret': '1', 'proxy-authorization': 'Basic eA==', 'x-kept': '1' };
+      const body = await new Promise<string>((resolve, reject) => {
+        get(`${edge.url}/header-names`, { headers }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      const names = JSON.parse(body) as string[];
+      expect(names).toContain('x-kept');
+      expect(names).not.toContain('x-secret');
+      expect(names).not.toContain('proxy-authorization');
+    });
+
+    it('tears the upstream request down when the client goes away', async () => {
+      let upstreamClosed!: () => void;
+      const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+      const streaming = createServer((req: IncomingMessage, res) => {
+        res.writeHead(200);
+        const timer = setInterval(() => res.write('tick\n'), 20);
+        req.socket.on('close', () => {
+          clearInterval(timer);
+          upstreamClosed();
+        });
+      });
+      await new Promise<void>((resolve) => streaming.listen(0, '127.0.0.1', resolve));
+      const streamingEdge = await emulator.proxy(`http://127.0.0.1:${(streaming.address() as AddressInfo).port}`);
+      try {
+        const cookie = sessionCookie(await login({ email: 'ada@example.com', redirect_url: '/' }));
+        const abort = new AbortController();
+        const res = await fetch(`${streamingEdge.url}/stream`, { headers: { cookie }, signal: abort.signal });
+        await res.body?.getReader().read();
+        abort.abort();
+        await closed; // the test times out if the upstream stays open
+      } finally {
+        await streamingEdge.close();
+        streaming.closeAllConnections();
+        await new Promise((resolve) => streaming.close(resolve));
+      }
+    });
 
     it('treats an expired or foreign session cookie as no session', async () => {
       const expired = await emulator.signToken({ expiresIn: -120 });
