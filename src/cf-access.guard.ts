@@ -17,6 +17,7 @@ import {
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
 import { attachFullIdentity } from './identity/request-full-identity.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
+import { errorForContext } from './token/context-error.js';
 import { extractToken } from './token/extract-token.js';
 import { requestFromContext } from './token/request-from-context.js';
 
@@ -69,14 +70,15 @@ export class CfAccessGuard implements CanActivate {
       if (error instanceof HttpException) {
         this.logger.debug(`Refused ${route}: ${error.getStatus()} ${describe(error)}`);
       }
-      throw error;
+      throw await errorForContext(context, error);
     }
     return true;
   }
 
   /**
-   * The request that carries the token for this execution context (HTTP by default).
-   * @throws Error for context types it does not know, so they are never let through by accident.
+   * The request that carries the token for this execution context: HTTP, GraphQL (`context.req`)
+   * or WebSocket (socket.io handshake, or `client.request`).
+   * @throws Error for context types it does not know (e.g. `rpc`), so they are never let through by accident.
    */
   protected getRequest(context: ExecutionContext): CfAccessRequest {
     return requestFromContext(context);
