@@ -19,6 +19,7 @@ export default {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^nestjs-cf-access$': '<rootDir>/src/index.ts',
     '^nestjs-cf-access/testing$': '<rootDir>/src/testing/index.ts',
+    '^nestjs-cf-access/health$': '<rootDir>/src/health/index.ts',
     // Jest cannot require() an ES module before Node 24.9: Mercurius's @fastify/static requires the
     // ESM-only content-disposition@3; the CJS build of v2 (installed for Express) has the same API.
     '^content-disposition$': '<rootDir>/node_modules/content-disposition/dist/index.js',

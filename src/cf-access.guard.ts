@@ -6,7 +6,7 @@ import {
   CF_ACCESS_OPTIONS,
   CF_ACCESS_PUBLIC,
 } from './cf-access.constants.js';
-import { CfAccessForbiddenException, CfAccessUnauthorizedException } from './cf-access.errors.js';
+import { CfAccessForbiddenException, type CfAccessReason, CfAccessUnauthorizedException } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
 import {
@@ -16,6 +16,7 @@ import {
 } from './decorators/require-identity.decorator.js';
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
 import { attachFullIdentity } from './identity/request-full-identity.js';
+import { CfAccessMetrics } from './metrics/cf-access-metrics.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
 import { errorForContext } from './token/context-error.js';
 import { extractToken } from './token/extract-token.js';
@@ -36,6 +37,7 @@ export class CfAccessGuard implements CanActivate {
     protected readonly reflector: Reflector,
     protected readonly cfAccess: CfAccessService,
     @Inject(CF_ACCESS_OPTIONS) protected readonly options: ResolvedCfAccessOptions,
+    protected readonly metrics: CfAccessMetrics,
   ) {}
 
   /**
@@ -69,6 +71,10 @@ export class CfAccessGuard implements CanActivate {
     } catch (error) {
       if (error instanceof HttpException) {
         this.logger.debug(`Refused ${route}: ${error.getStatus()} ${describe(error)}`);
+        const reason = (error as { reason?: CfAccessReason }).reason;
+        if (reason !== undefined) {
+          this.metrics.record({ reason, status: error.getStatus(), route, contextType: context.getType() });
+        }
       }
       throw await errorForContext(context, error);
     }

@@ -6,6 +6,7 @@ import { resolveCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
 import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
+import { CfAccessMetrics } from './metrics/cf-access-metrics.js';
 
 /**
  * Cloudflare Access for a Nest app: `CfAccessModule.forRoot({ teamDomain, audience })` or
@@ -18,8 +19,9 @@ import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
     CfAccessKeyStore,
     CfAccessIdentityProvider,
     CfAccessService,
+    CfAccessMetrics,
     CfAccessGuard,
   ],
-  exports: [CF_ACCESS_OPTIONS, CfAccessKeyStore, CfAccessService, CfAccessGuard],
+  exports: [CF_ACCESS_OPTIONS, CfAccessKeyStore, CfAccessService, CfAccessMetrics, CfAccessGuard],
 })
 export class CfAccessModule extends CfAccessConfigurableModule {}

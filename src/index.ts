@@ -39,5 +39,10 @@ export {
   isUserIdentity,
 } from './identity/cf-access-identity.js';
 export { type CfAccessIdentityStore, MemoryIdentityStore } from './identity/identity-store.js';
-export { CfAccessKeyStore } from './keys/cf-access-key-store.js';
+export { CfAccessKeyStore, type CfAccessKeyStatus } from './keys/cf-access-key-store.js';
+export {
+  CfAccessMetrics,
+  type CfAccessRejection,
+  type CfAccessRejectionListener,
+} from './metrics/cf-access-metrics.js';
 export { type CfAccessRequest } from './token/cf-access-request.js';

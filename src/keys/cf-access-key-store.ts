@@ -1,9 +1,23 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { type CryptoKey } from 'jose';
 import { CERTS_PATH, CF_ACCESS_OPTIONS, COLD_RETRY_MS } from '../cf-access.constants.js';
 import { CfAccessUnauthorizedException, CfAccessUnavailableException } from '../cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from '../cf-access.options.js';
 import { importKeySet, type KeySet } from './import-key-set.js';
+
+/** The key store's state, as `CfAccessHealthIndicator` reports it. */
+export interface CfAccessKeyStatus {
+  /** How many signing keys are held. */
+  keys: number;
+  /** When they were fetched (ISO 8601), if ever. */
+  fetchedAt: string | undefined;
+  /** Younger than `jwks.cacheMaxAge`. */
+  fresh: boolean;
+  /** Younger than `jwks.cacheMaxAge + jwks.staleIfError`: tokens can be verified. */
+  usable: boolean;
+  /** Why the last fetch failed; `undefined` when it succeeded. */
+  lastError: string | undefined;
+}
 
 /**
  * The team's signing keys, fetched from `<teamDomain>/cdn-cgi/access/certs`.
@@ -13,16 +27,51 @@ import { importKeySet, type KeySet } from './import-key-set.js';
  * concurrent caller. When the endpoint fails, known keys keep serving for `jwks.staleIfError`.
  */
 @Injectable()
-export class CfAccessKeyStore {
+export class CfAccessKeyStore implements OnModuleInit {
   private readonly logger = new Logger(CfAccessKeyStore.name);
   private readonly certsUrl: string;
   private keys: KeySet = new Map();
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  private lastError: string | undefined;
   private inFlight: Promise<void> | undefined;
 
   constructor(@Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions) {
     this.certsUrl = options.teamDomain + CERTS_PATH;
+  }
+
+  /** With `prefetchKeys: true`, fetches the keys at start-up; a failure is logged, not fatal. */
+  async onModuleInit(): Promise<void> {
+    if (!this.options.prefetchKeys) {
+      return;
+    }
+    await this.refresh();
+    if (this.lastError === undefined) {
+      this.logger.log(`Prefetched ${this.keys.size} signing keys from ${this.certsUrl}`);
+    } else {
+      this.logger.warn(`Key prefetch from ${this.certsUrl} failed (${this.lastError}); requests will retry`);
+    }
+  }
+
+  /** What the store holds now, for health checks. */
+  status(): CfAccessKeyStatus {
+    const loaded = this.keys.size > 0;
+    return {
+      keys: this.keys.size,
+      fetchedAt: loaded ? new Date(this.fetchedAt).toISOString() : undefined,
+      fresh: loaded && this.age() < this.options.jwks.cacheMaxAge,
+      usable: this.hasUsableKeys(),
+      lastError: this.lastError,
+    };
+  }
+
+  /** Refreshes stale or missing keys if the cooldown allows (a health probe's warm-up), then reports `status()`. */
+  async check(): Promise<CfAccessKeyStatus> {
+    const fresh = this.keys.size > 0 && this.age() < this.options.jwks.cacheMaxAge;
+    if (!fresh && (this.inFlight || this.mayFetch())) {
+      await this.refresh();
+    }
+    return this.status();
   }
 
   /**
@@ -94,10 +143,11 @@ export class CfAccessKeyStore {
       }
       this.keys = keys;
       this.fetchedAt = Date.now();
+      this.lastError = undefined;
       this.logger.debug(`Loaded ${keys.size} signing keys from ${this.certsUrl}`);
     } catch (error) {
-      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      this.logger.warn(`Could not fetch signing keys from ${this.certsUrl} (${why})`);
+      this.lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.logger.warn(`Could not fetch signing keys from ${this.certsUrl} (${this.lastError})`);
     }
   }
 }

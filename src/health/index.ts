@@ -1,0 +1,1 @@
+export { CfAccessHealthIndicator } from './cf-access-health.indicator.js';
