@@ -94,8 +94,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Switches of `forRoot` / `forRootAsync` themselves, easily put in a factory's options by mistake. */
+const MODULE_SWITCHES = ['globalGuard', 'isGlobal'];
+
 function rejectUnknown(input: Record<string, unknown>, known: readonly string[], prefix: string): void {
   const unknown = Object.keys(input).find((key) => !known.includes(key));
+  if (unknown !== undefined && prefix === '' && MODULE_SWITCHES.includes(unknown)) {
+    throw invalid(unknown, 'is a module switch: give it to forRoot() / forRootAsync() itself, not in the options a factory returns');
+  }
   if (unknown !== undefined) {
     throw invalid(prefix + unknown, `is not an option (known: ${known.join(', ')})`);
   }

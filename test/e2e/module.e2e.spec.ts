@@ -192,6 +192,13 @@ describe('CfAccessModule start-up', () => {
     await expect(compile([module])).rejects.toThrow(/"teamDomain" must be an origin/);
   });
 
+  it('says where globalGuard belongs when a factory returns it', async () => {
+    const module = CfAccessModule.forRootAsync({ useFactory: () => ({ ...base(), globalGuard: true }) });
+    await expect(compile([module])).rejects.toThrow(
+      /"globalGuard" is a module switch: give it to forRoot\(\) \/ forRootAsync\(\) itself/,
+    );
+  });
+
   it('normalizes the team shorthand to the cloudflareaccess.com origin', async () => {
     const moduleRef = await compile([CfAccessModule.forRoot({ team: 'Acme', audience: 'aud' })]);
     const service = moduleRef.get(CfAccessService);
