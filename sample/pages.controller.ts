@@ -1,6 +1,13 @@
 import { Controller, Get, Header, Req } from '@nestjs/common';
-import { type CfAccessIdentity, CfIdentity, OptionalIdentity, RequireIdentity } from 'nestjs-cf-access';
-import { isAdmin } from './admin.policy.js';
+import {
+  type CfAccessFullIdentity,
+  type CfAccessIdentity,
+  CfFullIdentity,
+  CfIdentity,
+  inGroup,
+  OptionalIdentity,
+  RequireIdentity,
+} from 'nestjs-cf-access';
 import { claimsTable, escapeHtml, layout } from './views.js';
 
 /** The request fields the downstream page needs (Express and Fastify both have them). */
@@ -20,7 +27,7 @@ export class PagesController {
       'nestjs-cf-access sample',
       `<p>This app sits behind Cloudflare Access. Every page below is checked by <code>CfAccessGuard</code>.</p>
 <ul><li><a href="/profile">Profile</a>: your verified identity</li><li><a href="/protected">Protected</a>: any signed-in user</li>
-<li><a href="/admin">Admin</a>: members of the "admins" group only</li><li><a href="/api/me">API</a>: the same identity as JSON</li>
+<li><a href="/admin">Admin</a>: members of the "admins" group only (inGroup, via get-identity)</li><li><a href="/api/me">API</a>: the same identity as JSON</li>
 <li><a href="/downstream">Downstream</a>: calls another API, forwarding the verified token</li></ul>`,
       identity,
     );
@@ -28,10 +35,14 @@ export class PagesController {
 
   @Get('profile')
   @Header('content-type', 'text/html; charset=utf-8')
-  profile(@CfIdentity() identity: CfAccessIdentity): string {
+  profile(@CfIdentity() identity: CfAccessIdentity, @CfFullIdentity() full: CfAccessFullIdentity): string {
+    const groups = (full.groups ?? []).map((group) => (typeof group === 'string' ? group : (group.name ?? group.id)));
     return layout(
       'Profile',
-      `<p id="email">${escapeHtml(identity.email ?? identity.common_name)}</p>${claimsTable(identity)}
+      `<p id="email">${escapeHtml(identity.email ?? identity.common_name)}</p>
+<p>From get-identity: <span id="name">${escapeHtml(full.name ?? '')}</span>, groups
+<span id="groups">${escapeHtml(groups.join(', ') || 'none')}</span>, signed in with ${escapeHtml(full.idp?.type ?? 'unknown')}.</p>
+<h2>Verified token claims</h2>${claimsTable(identity)}
 <p><a id="logout" href="/cdn-cgi/access/logout">Log out</a></p>`,
       identity,
     );
@@ -43,8 +54,9 @@ export class PagesController {
     return layout('Protected', `<p>Only signed-in users see this, ${escapeHtml(email)}.</p>`);
   }
 
+  /** Members of the "admins" group, as get-identity reports it (the emulator's login form sets groups). */
   @Get('admin')
-  @RequireIdentity(isAdmin)
+  @RequireIdentity(inGroup('admins'))
   @Header('content-type', 'text/html; charset=utf-8')
   admin(@CfIdentity() identity: CfAccessIdentity): string {
     return layout('Admin', `<p id="admin-welcome">Welcome, administrator ${escapeHtml(identity.email)}.</p>`, identity);

@@ -44,6 +44,8 @@ if (!haveChromium) {
     await page.getByRole('button', { name: 'Log in as Ada Admin' }).click();
     await page.waitForURL(`${sample.url}/profile`);
     await expect(page.locator('#email').textContent()).resolves.toBe('admin@example.com');
+    await expect(page.locator('#name').textContent()).resolves.toBe('Ada Admin');
+    await expect(page.locator('#groups').textContent()).resolves.toBe('admins');
     await expect(page.locator('#claims').textContent()).resolves.toContain(sample.url.replace(/:\d+$/, ''));
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: `${ARTIFACTS}/profile.png`, fullPage: true });
