@@ -292,3 +292,26 @@ describe('decodeToken', () => {
     });
   });
 });
+
+describe('decodeToken: canonical base64url', () => {
+  let key: TestKey;
+  beforeAll(async () => {
+    key = await createTestKey();
+  });
+
+  it('refuses a signature whose unused padding bits were changed (it would still verify)', async () => {
+    const token = await new SignJWT(CLAIMS).setProtectedHeader({ alg: 'RS256', kid: key.kid }).sign(key.privateKey);
+    const signature = token.split('.')[2] ?? '';
+    expect(signature.length % 4).toBe(2); // 256 bytes: the last character carries 4 unused bits
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(signature.at(-1) ?? '');
+    const twin = token.slice(0, -1) + alphabet.charAt(last | 0x01);
+    expect(Buffer.from(twin.split('.')[2] ?? '', 'base64url')).toEqual(Buffer.from(signature, 'base64url'));
+    expect(reasonFor(twin)).toBe('malformed');
+    expect(() => decodeToken(token)).not.toThrow();
+  });
+
+  it('refuses a segment of impossible length (4n + 1 characters)', () => {
+    expect(reasonFor(compose(JSON.stringify({ alg: 'RS256', kid: 'k' }), JSON.stringify(CLAIMS)) + 'AAAAA')).toBe('malformed');
+  });
+});

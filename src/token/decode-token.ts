@@ -13,9 +13,24 @@ export interface DecodedToken {
 
 const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 const NUMERIC_CLAIMS = ['exp', 'nbf', 'iat'] as const;
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Whether a base64url segment is the one canonical encoding of its bytes: a valid length, and the
+ * unused low bits of its last character zero. Otherwise several strings would decode to the same
+ * token (a signature "changed" in its padding bits would still verify).
+ */
+function isCanonicalBase64url(segment: string): boolean {
+  const rest = segment.length % 4;
+  if (rest === 0) {
+    return true;
+  }
+  const last = BASE64URL.indexOf(segment.charAt(segment.length - 1));
+  return rest !== 1 && (last & (rest === 2 ? 0x0f : 0x03)) === 0;
+}
 
 function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
-  if (!COMPACT_JWS.test(token)) {
+  if (!COMPACT_JWS.test(token) || !token.split('.').every(isCanonicalBase64url)) {
     throw new CfAccessUnauthorizedException('malformed');
   }
   try {
