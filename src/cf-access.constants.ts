@@ -36,4 +36,5 @@ export const CF_ACCESS_DEFAULTS = Object.freeze({
   allowServiceTokens: true,
   identity: Object.freeze({ cacheTtl: 300_000, cacheMaxEntries: 10_000, timeout: 5_000 }),
   prefetchKeys: false,
+  tokenCacheSize: 10_000,
 });

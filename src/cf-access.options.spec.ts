@@ -33,6 +33,7 @@ describe('resolveCfAccessOptions', () => {
         allowServiceTokens: CF_ACCESS_DEFAULTS.allowServiceTokens,
         identity: CF_ACCESS_DEFAULTS.identity,
         prefetchKeys: false,
+        tokenCacheSize: 10_000,
       });
     });
 
@@ -68,6 +69,7 @@ describe('resolveCfAccessOptions', () => {
         allowServiceTokens: false,
         identity: { store, cacheTtl: 5, cacheMaxEntries: 6, timeout: 7 },
         prefetchKeys: true,
+        tokenCacheSize: 0,
       });
 
       expect(resolved).toEqual({
@@ -79,6 +81,7 @@ describe('resolveCfAccessOptions', () => {
         allowServiceTokens: false,
         identity: { store, cacheTtl: 5, cacheMaxEntries: 6, timeout: 7 },
         prefetchKeys: true,
+        tokenCacheSize: 0,
       });
     });
 
@@ -452,6 +455,12 @@ describe('resolveCfAccessOptions', () => {
       ['a non-object', 'redis', /"identity" must be an object/],
     ])('refuses %s', (_name, identity, message) => {
       expect(() => resolve({ identity })).toThrow(message);
+    });
+  });
+
+  describe('tokenCacheSize', () => {
+    it.each([-1, 1.5, '10', Number.POSITIVE_INFINITY])('refuses %p', (tokenCacheSize) => {
+      expect(() => resolve({ tokenCacheSize })).toThrow(/"tokenCacheSize" must be a whole number >= 0/);
     });
   });
 

@@ -48,6 +48,8 @@ export interface CfAccessModuleOptions {
   identity?: CfAccessIdentityOptions;
   /** Fetch the team's keys at start-up instead of on the first request. Default false. */
   prefetchKeys?: boolean;
+  /** How many verified tokens to remember, so repeat requests skip the RSA work; 0 turns it off. Default 10 000. */
+  tokenCacheSize?: number;
 }
 
 /** Options after validation and normalization: every default filled in. */
@@ -61,6 +63,7 @@ export interface ResolvedCfAccessOptions {
   readonly allowServiceTokens: boolean;
   readonly identity: Readonly<Required<Omit<CfAccessIdentityOptions, 'store'>> & Pick<CfAccessIdentityOptions, 'store'>>;
   readonly prefetchKeys: boolean;
+  readonly tokenCacheSize: number;
 }
 
 /** Implemented by classes given to `forRootAsync({ useClass | useExisting })`. */
@@ -78,6 +81,7 @@ const OPTION_NAMES = [
   'allowServiceTokens',
   'identity',
   'prefetchKeys',
+  'tokenCacheSize',
 ];
 const JWKS_NAMES = Object.keys(CF_ACCESS_DEFAULTS.jwks) as (keyof CfAccessJwksOptions)[];
 const IDENTITY_NAMES = ['store', ...Object.keys(CF_ACCESS_DEFAULTS.identity)];
@@ -234,6 +238,13 @@ function resolveIdentity(identity: unknown): ResolvedCfAccessOptions['identity']
   });
 }
 
+function resolveCount(name: string, value: unknown, fallback: number): number {
+  if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) {
+    throw invalid(name, 'must be a whole number >= 0');
+  }
+  return (value as number | undefined) ?? fallback;
+}
+
 function resolveBoolean(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) {
     return fallback;
@@ -262,5 +273,6 @@ export function resolveCfAccessOptions(options: unknown): ResolvedCfAccessOption
     allowServiceTokens: resolveBoolean('allowServiceTokens', options.allowServiceTokens, CF_ACCESS_DEFAULTS.allowServiceTokens),
     identity: resolveIdentity(options.identity),
     prefetchKeys: resolveBoolean('prefetchKeys', options.prefetchKeys, CF_ACCESS_DEFAULTS.prefetchKeys),
+    tokenCacheSize: resolveCount('tokenCacheSize', options.tokenCacheSize, CF_ACCESS_DEFAULTS.tokenCacheSize),
   });
 }

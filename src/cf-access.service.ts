@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { compactVerify, errors } from 'jose';
+import { compactVerify, decodeJwt, errors } from 'jose';
+import { ExpiringLru } from './cache/expiring-lru.js';
 import { CF_ACCESS_OPTIONS } from './cf-access.constants.js';
 import { CfAccessUnauthorizedException } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
@@ -13,14 +14,25 @@ import { type CfAccessRequest } from './token/cf-access-request.js';
 import { decodeToken } from './token/decode-token.js';
 import { extractToken } from './token/extract-token.js';
 
-/** Verifies Cloudflare Access tokens; for use in guards, filters, middleware and views. */
+/**
+ * Verifies Cloudflare Access tokens; for use in guards, filters, middleware and views.
+ *
+ * Verified tokens are remembered (a bounded LRU of `tokenCacheSize`, keyed by the exact token,
+ * each entry living until the token's `exp`), so a repeat request skips the RSA work: it re-checks
+ * the claims against the clock and that the signing key is still published and fresh.
+ */
 @Injectable()
 export class CfAccessService {
+  /** Verified tokens → their `kid`. */
+  private readonly verified: ExpiringLru<string> | undefined;
+
   constructor(
     @Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions,
     private readonly keys: CfAccessKeyStore,
     private readonly identities: CfAccessIdentityProvider,
-  ) {}
+  ) {
+    this.verified = options.tokenCacheSize > 0 ? new ExpiringLru(options.tokenCacheSize) : undefined;
+  }
 
   /**
    * Verifies a token against the team's keys, issuer and audience, and resolves its claims.
@@ -29,6 +41,16 @@ export class CfAccessService {
    * @throws CfAccessUnavailableException when no key is known and the key endpoint cannot be reached.
    */
   async verify(token: string): Promise<CfAccessIdentity> {
+    const kid = this.verified?.get(token);
+    if (kid !== undefined && this.keys.hasFreshKey(kid)) {
+      const claims = decodeJwt(token);
+      checkClaims(claims, this.options, Date.now() / 1000);
+      return claims;
+    }
+    return this.verifyFully(token);
+  }
+
+  private async verifyFully(token: string): Promise<CfAccessIdentity> {
     const { kid, claims } = decodeToken(token);
     if (claims.iss !== this.options.teamDomain) {
       throw new CfAccessUnauthorizedException('wrong_issuer');
@@ -40,7 +62,12 @@ export class CfAccessService {
       const forged = error instanceof errors.JWSSignatureVerificationFailed;
       throw new CfAccessUnauthorizedException(forged ? 'bad_signature' : 'malformed');
     }
-    checkClaims(claims, this.options, Date.now() / 1000);
+    const now = Date.now();
+    checkClaims(claims, this.options, now / 1000);
+    const ttl = claims.exp * 1000 - now;
+    if (ttl > 0) {
+      this.verified?.set(token, kid, ttl);
+    }
     return claims;
   }
 

@@ -90,6 +90,11 @@ export class CfAccessKeyStore implements OnModuleInit {
     return this.usableKey(kid);
   }
 
+  /** Whether `kid` is among the keys held and they are fresh (no refresh due): a cheap check, never a fetch. */
+  hasFreshKey(kid: string): boolean {
+    return this.keys.has(kid) && this.age() < this.options.jwks.cacheMaxAge;
+  }
+
   /**
    * Fetches the key set now, ignoring the cooldown (for a start-up prefetch), or joins the fetch
    * already under way; never rejects (failures are logged and leave the known keys in place).

@@ -1,0 +1,37 @@
+/** A bounded least-recently-used map whose entries also expire. */
+export class ExpiringLru<V> {
+  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  /** How many entries are held (expired ones included until touched or evicted). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The live value under `key`, marked as most recently used; `undefined` if absent or expired. */
+  get(key: string): V | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) {
+      return undefined;
+    }
+    this.entries.delete(key);
+    if (entry.expiresAt <= Date.now()) {
+      return undefined;
+    }
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** Stores `value` for `ttl` milliseconds, evicting the least recently used entries over the bound. */
+  set(key: string, value: V, ttl: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAt: Date.now() + ttl });
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries) {
+        break;
+      }
+      this.entries.delete(oldest);
+    }
+  }
+}
