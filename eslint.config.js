@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-sample/', 'coverage/', 'node_modules/', 'test-artifacts/'] },
+  { ignores: ['dist/', 'dist-sample/', 'dist-bench/', 'coverage/', 'node_modules/', 'test-artifacts/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

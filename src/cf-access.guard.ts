@@ -32,6 +32,7 @@ import { requestFromContext } from './token/request-from-context.js';
 @Injectable()
 export class CfAccessGuard implements CanActivate {
   protected readonly logger = new Logger(CfAccessGuard.name);
+  private readonly policies = new WeakMap<object, WeakMap<object, RoutePolicy>>();
 
   constructor(
     protected readonly reflector: Reflector,
@@ -47,16 +48,10 @@ export class CfAccessGuard implements CanActivate {
    * @throws CfAccessUnavailableException (503) when the team's keys cannot be had.
    */
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const handler = context.getHandler();
-    const controller = context.getClass();
-    if (this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_PUBLIC, [handler, controller])) {
+    const { isPublic, optional, predicates, route } = this.policyOf(context);
+    if (isPublic) {
       return true;
     }
-    const predicates = requirementsOf(controller, handler);
-    const optional =
-      predicates.length === 0 &&
-      this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_OPTIONAL, [handler, controller]) === true;
-    const route = `${controller.name}.${handler.name}`;
     const request = this.getRequest(context);
     try {
       const verified = optional ? await this.identifyOptionally(request, route) : await this.identify(request);
@@ -93,6 +88,32 @@ export class CfAccessGuard implements CanActivate {
   /** The raw token from the configured `tokenSources`, or `undefined` when none is present. */
   protected extractToken(request: CfAccessRequest): string | undefined {
     return extractToken(request, this.options.tokenSources);
+  }
+
+  /** The route's decorators, read once per controller and handler (metadata is fixed after start-up). */
+  private policyOf(context: ExecutionContext): RoutePolicy {
+    const controller = context.getClass();
+    const handler = context.getHandler();
+    let byHandler = this.policies.get(controller);
+    if (!byHandler) {
+      byHandler = new WeakMap();
+      this.policies.set(controller, byHandler);
+    }
+    let policy = byHandler.get(handler);
+    if (!policy) {
+      const targets = [handler, controller];
+      const predicates = requirementsOf(controller, handler);
+      policy = {
+        isPublic: this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_PUBLIC, targets) === true,
+        optional:
+          predicates.length === 0 &&
+          this.reflector.getAllAndOverride<boolean | undefined>(CF_ACCESS_OPTIONAL, targets) === true,
+        predicates,
+        route: `${controller.name}.${handler.name}`,
+      };
+      byHandler.set(handler, policy);
+    }
+    return policy;
   }
 
   private async identify(request: CfAccessRequest): Promise<Verified> {
@@ -140,6 +161,15 @@ export class CfAccessGuard implements CanActivate {
       throw new CfAccessForbiddenException('identity_rejected');
     }
   }
+}
+
+/** What the decorators say about one route. */
+interface RoutePolicy {
+  isPublic: boolean;
+  optional: boolean;
+  predicates: CfAccessPredicate[];
+  /** `Controller.handler`, for logs and metrics. */
+  route: string;
 }
 
 /** A verified token and its claims. */

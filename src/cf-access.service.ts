@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { compactVerify, decodeJwt, errors } from 'jose';
+import { compactVerify, errors } from 'jose';
 import { ExpiringLru } from './cache/expiring-lru.js';
 import { CF_ACCESS_OPTIONS } from './cf-access.constants.js';
 import { CfAccessUnauthorizedException } from './cf-access.errors.js';
@@ -23,8 +23,8 @@ import { extractToken } from './token/extract-token.js';
  */
 @Injectable()
 export class CfAccessService {
-  /** Verified tokens → their `kid`. */
-  private readonly verified: ExpiringLru<string> | undefined;
+  /** Verified tokens → their `kid` and their claims as JSON (parsed anew for every request). */
+  private readonly verified: ExpiringLru<{ kid: string; claims: string }> | undefined;
 
   constructor(
     @Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions,
@@ -41,9 +41,9 @@ export class CfAccessService {
    * @throws CfAccessUnavailableException when no key is known and the key endpoint cannot be reached.
    */
   async verify(token: string): Promise<CfAccessIdentity> {
-    const kid = this.verified?.get(token);
-    if (kid !== undefined && this.keys.hasFreshKey(kid)) {
-      const claims = decodeJwt(token);
+    const hit = this.verified?.get(token);
+    if (hit && this.keys.hasFreshKey(hit.kid)) {
+      const claims = JSON.parse(hit.claims) as Record<string, unknown>;
       checkClaims(claims, this.options, Date.now() / 1000);
       return claims;
     }
@@ -66,7 +66,7 @@ export class CfAccessService {
     checkClaims(claims, this.options, now / 1000);
     const ttl = claims.exp * 1000 - now;
     if (ttl > 0) {
-      this.verified?.set(token, kid, ttl);
+      this.verified?.set(token, { kid, claims: JSON.stringify(claims) }, ttl);
     }
     return claims;
   }

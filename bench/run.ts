@@ -1,0 +1,218 @@
+import 'reflect-metadata';
+import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import autocannon from 'autocannon';
+import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CfAccessModule } from '../src/index.js';
+import { CfAccessEmulator } from '../src/testing/index.js';
+import { JoseBaselineModule, joseTeam } from './jose-baseline.js';
+import { PassportBaselineModule, team } from './passport-baseline.js';
+
+/** Seconds each timed run lasts; the number of unique tokens; concurrent connections. */
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const UNIQUE_TOKENS = Number(process.env.BENCH_UNIQUE_TOKENS ?? 20_000);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ADAPTERS = ['express', 'fastify'] as const;
+type Adapter = (typeof ADAPTERS)[number];
+
+@Controller()
+class HelloController {
+  @Get('hello')
+  hello(): string {
+    return 'ok';
+  }
+}
+
+interface Scenario {
+  key: 'a' | 'b' | 'c' | 'd' | 'e';
+  label: string;
+  imports: () => unknown[];
+  tokens: 'none' | 'repeated' | 'unique';
+}
+
+interface Measurement {
+  scenario: Scenario;
+  adapter: Adapter;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+}
+
+async function startNest(adapter: Adapter, imports: unknown[]): Promise<{ url: string; app: INestApplication }> {
+  @Module({ imports: imports as [], controllers: [HelloController] })
+  class BenchModule {}
+  const app =
+    adapter === 'express'
+      ? await NestFactory.create(BenchModule, new ExpressAdapter(), { logger: false })
+      : await NestFactory.create<NestFastifyApplication>(BenchModule, new FastifyAdapter(), { logger: false });
+  await app.listen(0, '127.0.0.1');
+  return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), app };
+}
+
+async function fire(options: autocannon.Options): Promise<autocannon.Result> {
+  const result = await autocannon(options);
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(`${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return result;
+}
+
+/** A run's result and its wall-clock rate (autocannon's own `duration` is in whole seconds). */
+interface Run {
+  result: autocannon.Result;
+  rps: number;
+}
+
+async function timed(options: autocannon.Options): Promise<Run> {
+  const started = performance.now();
+  const result = await fire(options);
+  return { result, rps: result.requests.total / ((performance.now() - started) / 1000) };
+}
+
+async function measure(url: string, scenario: Scenario, repeated: string, pool: string[]): Promise<Run> {
+  const target = `${url}/hello`;
+  if (scenario.tokens === 'unique') {
+    let next = 0;
+    return timed({
+      url: target,
+      connections: CONNECTIONS,
+      amount: pool.length,
+      requests: [
+        {
+          setupRequest: (request) => ({
+            ...request,
+            headers: { ...request.headers, 'cf-access-jwt-assertion': pool[next++ % pool.length] as string },
+          }),
+        },
+      ],
+    });
+  }
+  const headers = scenario.tokens === 'repeated' ? { 'cf-access-jwt-assertion': repeated } : {};
+  await fire({ url: target, connections: CONNECTIONS, duration: 2, headers }); // warm-up: JIT, key fetch, caches
+  return timed({ url: target, connections: CONNECTIONS, duration: DURATION, headers });
+}
+
+/** jose's `jwtVerify` alone, in process, over the unique tokens, 32 at a time: the RSA floor. */
+async function rawJoseRate(teamDomain: string, audience: string, pool: string[]): Promise<number> {
+  const keys = createLocalJWKSet((await (await fetch(`${teamDomain}/cdn-cgi/access/certs`)).json()) as JSONWebKeySet);
+  const verify = (token: string) => jwtVerify(token, keys, { issuer: teamDomain, audience, algorithms: ['RS256'] });
+  await Promise.all(pool.slice(0, 500).map(verify)); // warm-up
+  const started = performance.now();
+  for (let i = 0; i < pool.length; i += CONNECTIONS) {
+    await Promise.all(pool.slice(i, i + CONNECTIONS).map(verify));
+  }
+  return pool.length / ((performance.now() - started) / 1000);
+}
+
+async function signPool(emulator: CfAccessEmulator, count: number): Promise<string[]> {
+  const pool: string[] = [];
+  for (let i = 0; i < count; i += 64) {
+    const batch = Array.from({ length: Math.min(64, count - i) }, (_, j) =>
+      emulator.signToken({ email: `user${i + j}@example.com` }),
+    );
+    pool.push(...(await Promise.all(batch)));
+  }
+  return pool;
+}
+
+function version(name: string): string {
+  const path = join(process.cwd(), 'node_modules', name, 'package.json');
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+}
+
+function ratio(value: number | undefined, base: number | undefined): string {
+  return value && base ? (value / base).toFixed(2) : 'n/a';
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : '**missed**';
+}
+
+async function main(): Promise<void> {
+  const emulator = await CfAccessEmulator.start();
+  const { teamDomain, audience } = emulator.moduleOptions();
+  Object.assign(team, { teamDomain, audience });
+  Object.assign(joseTeam, { teamDomain, audience });
+  const cfAccess = () => [CfAccessModule.forRoot({ teamDomain, audience, globalGuard: true })];
+  const scenarios: Scenario[] = [
+    { key: 'a', label: 'unprotected route', imports: () => [], tokens: 'none' },
+    { key: 'b', label: 'CfAccessGuard, repeated token', imports: cfAccess, tokens: 'repeated' },
+    { key: 'c', label: 'CfAccessGuard, unique token per request', imports: cfAccess, tokens: 'unique' },
+    { key: 'd', label: '@nestjs/passport + passport-jwt + jwks-rsa, repeated token', imports: () => [PassportBaselineModule], tokens: 'repeated' },
+    { key: 'e', label: 'bare jose jwtVerify guard, unique token per request', imports: () => [JoseBaselineModule], tokens: 'unique' },
+  ];
+
+  console.log(`Signing ${UNIQUE_TOKENS} unique tokens…`);
+  const pool = await signPool(emulator, UNIQUE_TOKENS);
+  const repeated = await emulator.signToken({ email: 'repeat@example.com' });
+  const measurements: Measurement[] = [];
+  for (const adapter of ADAPTERS) {
+    for (const scenario of scenarios) {
+      const { url, app } = await startNest(adapter, scenario.imports());
+      try {
+        const { result, rps } = await measure(url, scenario, repeated, pool);
+        measurements.push({ scenario, adapter, rps, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total });
+        console.log(`${adapter} (${scenario.key}) ${scenario.label}: ${Math.round(rps)} req/s`);
+      } finally {
+        await app.close();
+      }
+    }
+  }
+  const raw = await rawJoseRate(teamDomain, audience, pool);
+  console.log(`raw jose jwtVerify: ${Math.round(raw)} verifications/s`);
+  await emulator.close();
+  writeFileSync(join(process.cwd(), 'bench', 'RESULTS.md'), report(measurements, raw));
+  console.log('Wrote bench/RESULTS.md');
+}
+
+function report(measurements: Measurement[], raw: number): string {
+  const rate = (adapter: Adapter, key: Scenario['key']) =>
+    measurements.find((m) => m.adapter === adapter && m.scenario.key === key)?.rps;
+  const rows = measurements.map((m) => {
+    const a = rate(m.adapter, 'a');
+    const d = rate(m.adapter, 'd');
+    return `| ${m.adapter} | (${m.scenario.key}) ${m.scenario.label} | ${Math.round(m.rps)} | ${m.p50} | ${m.p99} | ${m.requests} | ${ratio(m.rps, a)} | ${ratio(m.rps, d)} |`;
+  });
+  const targets = ADAPTERS.map((adapter) => {
+    const [a = 0, b = 0, c = 0, d = 0, e = 0] = (['a', 'b', 'c', 'd', 'e'] as const).map((key) => rate(adapter, key) ?? 0);
+    return [
+      `| ${adapter} | (b) ≥ 0.90 × (a) | ${ratio(b, a)} | ${verdict(b >= 0.9 * a)} |`,
+      `| ${adapter} | (b) ≥ 1.5 × (d) | ${ratio(b, d)} | ${verdict(b >= 1.5 * d)} |`,
+      `| ${adapter} | (c) within 10% of raw jose jwtVerify (in process) | ${ratio(c, raw)} | ${verdict(c >= 0.9 * raw)} |`,
+      `| ${adapter} | (c) within 10% of (e), a bare jose guard over the same HTTP stack | ${ratio(c, e)} | ${verdict(c >= 0.9 * e)} |`,
+    ].join('\n');
+  });
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  return `# Benchmark results
+
+Generated by \`npm run bench\` on ${new Date().toISOString()}. Do not edit by hand: run it again.
+
+- Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}
+- Packages: @nestjs/core ${version('@nestjs/core')}, jose ${version('jose')}, @nestjs/passport ${version('@nestjs/passport')}, passport-jwt ${version('passport-jwt')}, jwks-rsa ${version('jwks-rsa')}, autocannon ${version('autocannon')}
+- Method: each scenario is a fresh Nest app in this process on 127.0.0.1, one GET route returning \`ok\`, loaded by
+  autocannon in the same process with ${CONNECTIONS} connections. Timed runs: 2 s warm-up, then ${DURATION} s. Unique-token
+  runs: ${UNIQUE_TOKENS} requests, each with a token never seen by that app (RS256, 2048-bit, signed by the local Access
+  emulator). Every run must answer only 2xx, or the bench fails. Load generator and server share the 2 cores, so
+  absolute numbers are low; compare the ratios.
+- Raw jose: \`jwtVerify\` in process over the same ${UNIQUE_TOKENS} tokens, ${CONNECTIONS} at a time: **${Math.round(raw)} verifications/s**.
+
+| adapter | scenario | req/s | p50 ms | p99 ms | requests | × (a) | × (d) |
+|---|---|---:|---:|---:|---:|---:|---:|
+${rows.join('\n')}
+
+## Targets
+
+| adapter | target | ratio | result |
+|---|---|---:|---|
+${targets.join('\n')}
+`;
+}
+
+await main();
