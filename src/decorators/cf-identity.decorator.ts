@@ -6,7 +6,9 @@ import { requestFromContext } from '../token/request-from-context.js';
  * Injects the verified identity (`CfAccessIdentity`), or one claim of it with `@CfIdentity('email')`.
  * `undefined` on anonymous requests (`@OptionalIdentity()`, `@Public()`).
  */
-export const CfIdentity = createParamDecorator((claim: string | undefined, context: ExecutionContext): unknown => {
-  const identity = requestFromContext(context)[CF_ACCESS_IDENTITY_KEY];
-  return claim === undefined ? identity : identity?.[claim];
-});
+export const CfIdentity: (claim?: string) => ParameterDecorator = createParamDecorator(
+  (claim: string | undefined, context: ExecutionContext): unknown => {
+    const identity = requestFromContext(context)[CF_ACCESS_IDENTITY_KEY];
+    return claim === undefined ? identity : identity?.[claim];
+  },
+);
