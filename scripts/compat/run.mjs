@@ -26,7 +26,7 @@ async function run(command, args, options = {}) {
   try {
     return await execFile(command, args, { maxBuffer: 64 * 1024 * 1024, ...options });
   } catch (error) {
-    throw new Error(`${command} ${args.join(' ')} failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+    throw new Error(`${command} ${args.join(" ")} failed:\n${error.stdout ?? ""}${error.stderr ?? ""}`, { cause: error });
   }
 }
 
