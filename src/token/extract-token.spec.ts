@@ -157,6 +157,11 @@ describe('extractToken', () => {
       expect(extractToken(req, DEFAULT_SOURCES)).toBe('cookie.token.sig');
     });
 
+    it('trims only the spaces and tabs HTTP allows, not other Unicode spaces', () => {
+      expect(extractToken(request({ [HEADER]: ' \tabc.def.ghi\t ' }), DEFAULT_SOURCES)).toBe('abc.def.ghi');
+      expect(extractToken(request({ [HEADER]: '\u00a0abc.def.ghi\u00a0' }), DEFAULT_SOURCES)).toBe('\u00a0abc.def.ghi\u00a0');
+    });
+
     it('reads the cookie from repeated Cookie headers given as an array', () => {
       expect(extractToken(request({ cookie: ['a=1', 'CF_Authorization=cookie.token.sig'] }), DEFAULT_SOURCES)).toBe(
         'cookie.token.sig',

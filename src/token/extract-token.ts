@@ -5,8 +5,8 @@ import { type CfAccessRequest } from './cf-access-request.js';
 export function readCookie(cookieHeader: string, name: string): string | undefined {
   for (const pair of cookieHeader.split(';')) {
     const separator = pair.indexOf('=');
-    if (separator !== -1 && pair.slice(0, separator).trim() === name) {
-      const value = pair.slice(separator + 1).trim();
+    if (separator !== -1 && trimHttpWhitespace(pair.slice(0, separator)) === name) {
+      const value = trimHttpWhitespace(pair.slice(separator + 1));
       return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
     }
   }
@@ -17,6 +17,11 @@ export function readCookie(cookieHeader: string, name: string): string | undefin
 function headerValue(request: CfAccessRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value.join(name === 'cookie' ? '; ' : ', ') : value;
+}
+
+/** `value` without the spaces and tabs HTTP allows around a field value (not every Unicode space). */
+function trimHttpWhitespace(value: string): string {
+  return value.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 function readSource(request: CfAccessRequest, source: CfAccessTokenSource): string | undefined {
@@ -33,7 +38,8 @@ function readSource(request: CfAccessRequest, source: CfAccessTokenSource): stri
  */
 export function extractToken(request: CfAccessRequest, sources: readonly CfAccessTokenSource[]): string | undefined {
   for (const source of sources) {
-    const token = readSource(request, source)?.trim();
+    const value = readSource(request, source);
+    const token = value === undefined ? undefined : trimHttpWhitespace(value);
     if (token) {
       return token;
     }
