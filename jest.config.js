@@ -26,4 +26,6 @@ export default {
   },
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testTimeout: 20000,
+  // Many suites mostly wait (cooldowns, retries, servers): three workers halve the run on 2 cores.
+  maxWorkers: 3,
 };
