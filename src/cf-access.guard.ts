@@ -14,8 +14,9 @@ import {
   type CfAccessPredicateTools,
   requirementsOf,
 } from './decorators/require-identity.decorator.js';
+import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
-import { attachFullIdentity } from './identity/request-full-identity.js';
+import { fullIdentityOf, rememberAccess } from './identity/request-access.js';
 import { CfAccessMetrics } from './metrics/cf-access-metrics.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
 import { errorForContext } from './token/context-error.js';
@@ -54,14 +55,12 @@ export class CfAccessGuard implements CanActivate {
     }
     const request = this.getRequest(context);
     try {
-      const verified = optional ? await this.identifyOptionally(request, route) : await this.identify(request);
-      request[CF_ACCESS_IDENTITY_KEY] = verified?.identity;
-      if (verified) {
-        const { token, identity } = verified;
-        const tools = { fullIdentity: attachFullIdentity(request, () => this.cfAccess.fullIdentity(token, identity)) };
-        for (const predicate of predicates) {
-          await this.check(predicate, identity, context, tools, route);
-        }
+      const token = this.extractToken(request);
+      const identity = optional ? await this.identifyOptionally(token, route) : this.admit(await this.identify(token));
+      request[CF_ACCESS_IDENTITY_KEY] = identity;
+      if (identity !== undefined && token !== undefined) {
+        rememberAccess(request, token, identity);
+        await this.checkAll(predicates, identity, context, request, route);
       }
     } catch (error) {
       if (error instanceof HttpException) {
@@ -116,21 +115,25 @@ export class CfAccessGuard implements CanActivate {
     return policy;
   }
 
-  private async identify(request: CfAccessRequest): Promise<Verified> {
-    const token = this.extractToken(request);
+  /** The verified identity of `token` (a promise; no async frame of its own on the hot path). */
+  private identify(token: string | undefined): Promise<CfAccessIdentity> {
     if (token === undefined) {
       throw new CfAccessUnauthorizedException('missing_token');
     }
-    const identity = await this.cfAccess.verify(token);
+    return this.cfAccess.verify(token);
+  }
+
+  /** `identity`, if the guard's own policy admits it (`allowServiceTokens`). */
+  private admit(identity: CfAccessIdentity): CfAccessIdentity {
     if (!this.options.allowServiceTokens && isServiceTokenIdentity(identity)) {
       throw new CfAccessForbiddenException('service_token_not_allowed');
     }
-    return { token, identity };
+    return identity;
   }
 
-  private async identifyOptionally(request: CfAccessRequest, route: string): Promise<Verified | undefined> {
+  private async identifyOptionally(token: string | undefined, route: string): Promise<CfAccessIdentity | undefined> {
     try {
-      return await this.identify(request);
+      return this.admit(await this.identify(token));
     } catch (error) {
       if (!(error instanceof HttpException)) {
         throw error;
@@ -139,6 +142,27 @@ export class CfAccessGuard implements CanActivate {
       return undefined;
     }
   }
+
+  private async checkAll(
+    predicates: CfAccessPredicate[],
+    identity: CfAccessIdentity,
+    context: ExecutionContext,
+    request: CfAccessRequest,
+    route: string,
+  ): Promise<void> {
+    if (predicates.length === 0) {
+      return;
+    }
+    const tools: CfAccessPredicateTools = {
+      fullIdentity: () => fullIdentityOf(request, this.loadFullIdentity) as Promise<CfAccessFullIdentity>,
+    };
+    for (const predicate of predicates) {
+      await this.check(predicate, identity, context, tools, route);
+    }
+  }
+
+  private readonly loadFullIdentity = (token: string, identity: CfAccessIdentity) =>
+    this.cfAccess.fullIdentity(token, identity);
 
   private async check(
     predicate: CfAccessPredicate,
@@ -170,12 +194,6 @@ interface RoutePolicy {
   predicates: CfAccessPredicate[];
   /** `Controller.handler`, for logs and metrics. */
   route: string;
-}
-
-/** A verified token and its claims. */
-interface Verified {
-  token: string;
-  identity: CfAccessIdentity;
 }
 
 function describe(error: HttpException): string {

@@ -7,7 +7,7 @@ import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity } from './identity/cf-access-identity.js';
 import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
-import { attachedFullIdentity } from './identity/request-full-identity.js';
+import { fullIdentityOf } from './identity/request-access.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
 import { checkClaims } from './token/check-claims.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
@@ -88,9 +88,9 @@ export class CfAccessService {
    * @throws CfAccessUnavailableException when keys or get-identity cannot be reached.
    */
   async getIdentity(request: CfAccessRequest): Promise<CfAccessFullIdentity | null> {
-    const attached = attachedFullIdentity(request);
-    if (attached) {
-      return attached();
+    const admitted = fullIdentityOf(request, this.loadFullIdentity);
+    if (admitted) {
+      return admitted;
     }
     const token = extractToken(request, this.options.tokenSources);
     const claims = token === undefined ? null : await this.verifyOrNull(token);
@@ -104,6 +104,8 @@ export class CfAccessService {
   fullIdentity(token: string, claims: CfAccessIdentity): Promise<CfAccessFullIdentity> {
     return this.identities.fullIdentity(token, claims);
   }
+
+  private readonly loadFullIdentity = (token: string, claims: CfAccessIdentity) => this.fullIdentity(token, claims);
 
   private async verifyOrNull(token: string): Promise<CfAccessIdentity | null> {
     try {

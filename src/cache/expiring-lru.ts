@@ -1,6 +1,8 @@
 /** A bounded least-recently-used map whose entries also expire. */
 export class ExpiringLru<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  /** The most recently used key: touching it again needs no reordering. */
+  private newest: string | undefined;
 
   constructor(private readonly maxEntries: number) {}
 
@@ -15,11 +17,15 @@ export class ExpiringLru<V> {
     if (!entry) {
       return undefined;
     }
-    this.entries.delete(key);
     if (entry.expiresAt <= Date.now()) {
+      this.entries.delete(key);
       return undefined;
     }
-    this.entries.set(key, entry);
+    if (this.newest !== key) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.newest = key;
+    }
     return entry.value;
   }
 
@@ -27,6 +33,7 @@ export class ExpiringLru<V> {
   set(key: string, value: V, ttl: number): void {
     this.entries.delete(key);
     this.entries.set(key, { value, expiresAt: Date.now() + ttl });
+    this.newest = key;
     for (const oldest of this.entries.keys()) {
       if (this.entries.size <= this.maxEntries) {
         break;

@@ -21,7 +21,19 @@ function headerValue(request: CfAccessRequest, name: string): string | undefined
 
 /** `value` without the spaces and tabs HTTP allows around a field value (not every Unicode space). */
 function trimHttpWhitespace(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, '');
+  let start = 0;
+  let end = value.length;
+  while (start < end && isHttpSpace(value.charCodeAt(start))) {
+    start += 1;
+  }
+  while (end > start && isHttpSpace(value.charCodeAt(end - 1))) {
+    end -= 1;
+  }
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+function isHttpSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 function readSource(request: CfAccessRequest, source: CfAccessTokenSource): string | undefined {
