@@ -18,7 +18,7 @@ import {
 } from '../../src/index.js';
 import { CfAccessEmulator } from '../../src/testing/index.js';
 import { TestKeyServer } from '../support/key-server.js';
-import { ADAPTERS, capturedLogs, type RunningApp, startApp } from '../support/start-app.js';
+import { ADAPTERS, capturedLogs, jwt, type RunningApp, startApp } from '../support/start-app.js';
 
 @Controller()
 class ProfileController {
@@ -59,7 +59,6 @@ class ProfileController {
   }
 }
 
-const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
 
 /** A store that records every write, to check TTLs and sharing. */
 class RecordingStore implements CfAccessIdentityStore {

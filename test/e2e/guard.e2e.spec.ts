@@ -14,7 +14,7 @@ import {
 } from '../../src/index.js';
 import { algNoneToken, hs256WithPublicKey, ps256Token, rawToken, withPayload } from '../support/forged-tokens.js';
 import { createTestKey, TestKeyServer } from '../support/key-server.js';
-import { ADAPTERS, type RunningApp, startApp } from '../support/start-app.js';
+import { ADAPTERS, jwt, type RunningApp, startApp } from '../support/start-app.js';
 
 /** Every handler run, so tests can prove a refused request never reached its handler. */
 const handled: string[] = [];
@@ -142,7 +142,6 @@ class DerivedController extends GuardedBase {
 }
 
 const controllers = [ReportsController, OpenController, AdminController, DerivedController];
-const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
 const cookie = (token: string) => ({ cookie: `theme=dark; CF_Authorization=${token}` });
 
 async function startTeamApp(adapter: (typeof ADAPTERS)[number], keys: TestKeyServer, options: Partial<CfAccessModuleOptions> = {}) {

@@ -3,7 +3,7 @@ import { Controller, Get } from '@nestjs/common';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { CfAccessModule, type CfAccessModuleOptions, CfIdentity, OptionalIdentity } from '../../src/index.js';
 import { TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
-import { ADAPTERS, type AdapterName, type RunningApp, startApp } from '../support/start-app.js';
+import { type AdapterName, ADAPTERS, jwt, type RunningApp, sleep, startApp } from '../support/start-app.js';
 
 @Controller()
 class EmailController {
@@ -19,8 +19,6 @@ class EmailController {
   }
 }
 
-const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(ADAPTERS)('Key handling over HTTP (%s)', (adapter: AdapterName) => {
   const cleanups: (() => Promise<void>)[] = [];

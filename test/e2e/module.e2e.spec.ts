@@ -13,7 +13,7 @@ import {
   CfIdentity,
 } from '../../src/index.js';
 import { TestKeyServer } from '../support/key-server.js';
-import { ADAPTERS, type AdapterName, startApp } from '../support/start-app.js';
+import { type AdapterName, ADAPTERS, jwt, startApp } from '../support/start-app.js';
 
 let keys: TestKeyServer;
 beforeAll(async () => {
@@ -21,7 +21,6 @@ beforeAll(async () => {
 });
 afterAll(() => keys.close());
 
-const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
 
 @Controller('guarded')
 @UseGuards(CfAccessGuard)

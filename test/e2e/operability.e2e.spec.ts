@@ -14,7 +14,7 @@ import {
 } from '../../src/index.js';
 import { CfAccessHealthIndicator } from '../../src/health/index.js';
 import { TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
-import { capturedLogs, type RunningApp, startApp } from '../support/start-app.js';
+import { capturedLogs, jwt, type RunningApp, sleep, startApp } from '../support/start-app.js';
 
 @Controller()
 class AppController {
@@ -42,8 +42,6 @@ class AppController {
   }
 }
 
-const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('operability', () => {
   let keys: TestKeyServer;

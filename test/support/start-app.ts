@@ -3,6 +3,12 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 
+/** Headers that carry `token` the way Cloudflare forwards it. */
+export const jwt = (token: string): Record<string, string> => ({ 'cf-access-jwt-assertion': token });
+
+/** Resolves after `ms` milliseconds (for cooldowns and retries that tests wait out). */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** The HTTP platforms every e2e suite runs on. */
 export const ADAPTERS = ['express', 'fastify'] as const;
 export type AdapterName = (typeof ADAPTERS)[number];
