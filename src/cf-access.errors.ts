@@ -71,3 +71,17 @@ export class CfAccessUnavailableException extends ServiceUnavailableException {
     super(body(503, 'Service Unavailable', reason));
   }
 }
+
+/** The reason code of this library's exceptions; `undefined` for any other error. */
+export function reasonOf(error: unknown): CfAccessReason | undefined {
+  const ours =
+    error instanceof CfAccessUnauthorizedException ||
+    error instanceof CfAccessForbiddenException ||
+    error instanceof CfAccessUnavailableException;
+  return ours ? error.reason : undefined;
+}
+
+/** A caught error as one log-safe line: `Name: message` (key and identity fetches only; never a token). */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

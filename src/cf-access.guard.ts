@@ -6,7 +6,7 @@ import {
   CF_ACCESS_OPTIONS,
   CF_ACCESS_PUBLIC,
 } from './cf-access.constants.js';
-import { CfAccessForbiddenException, type CfAccessReason, CfAccessUnauthorizedException } from './cf-access.errors.js';
+import { CfAccessForbiddenException, CfAccessUnauthorizedException, reasonOf } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
 import {
@@ -64,8 +64,8 @@ export class CfAccessGuard implements CanActivate {
       }
     } catch (error) {
       if (error instanceof HttpException) {
-        this.logger.debug(`Refused ${route}: ${error.getStatus()} ${describe(error)}`);
-        const reason = (error as { reason?: CfAccessReason }).reason;
+        this.logger.debug(`Refused ${route}: ${error.getStatus()} ${reasonOf(error) ?? error.message}`);
+        const reason = reasonOf(error);
         if (reason !== undefined) {
           this.metrics.record({ reason, status: error.getStatus(), route, contextType: context.getType() });
         }
@@ -138,7 +138,7 @@ export class CfAccessGuard implements CanActivate {
       if (!(error instanceof HttpException)) {
         throw error;
       }
-      this.logger.debug(`Anonymous on ${route}: ${describe(error)}`);
+      this.logger.debug(`Anonymous on ${route}: ${reasonOf(error) ?? error.message}`);
       return undefined;
     }
   }
@@ -196,6 +196,3 @@ interface RoutePolicy {
   route: string;
 }
 
-function describe(error: HttpException): string {
-  return (error as { reason?: string }).reason ?? error.message;
-}

@@ -93,8 +93,11 @@ export class CfAccessService {
       return admitted;
     }
     const token = extractToken(request, this.options.tokenSources);
-    const claims = token === undefined ? null : await this.verifyOrNull(token);
-    return token === undefined || claims === null ? null : this.fullIdentity(token, claims);
+    if (token === undefined) {
+      return null;
+    }
+    const claims = await this.verifyOrNull(token);
+    return claims && this.fullIdentity(token, claims);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CF_ACCESS_OPTIONS, GET_IDENTITY_PATH } from '../cf-access.constants.js';
-import { CfAccessUnauthorizedException, CfAccessUnavailableException } from '../cf-access.errors.js';
+import { CfAccessUnauthorizedException, CfAccessUnavailableException, describeError } from '../cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from '../cf-access.options.js';
 import { type CfAccessFullIdentity } from './cf-access-full-identity.js';
 import { type CfAccessIdentity } from './cf-access-identity.js';
@@ -16,10 +16,6 @@ interface CachedIdentity {
 function isCachedIdentity(value: unknown): value is CachedIdentity {
   const entry = value as CachedIdentity | null | undefined;
   return typeof entry?.exp === 'number' && typeof entry.identity === 'object' && entry.identity !== null;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /**
@@ -70,7 +66,7 @@ export class CfAccessIdentityProvider {
       const entry = await this.store.get(key);
       return isCachedIdentity(entry) ? entry : undefined;
     } catch (error) {
-      this.logger.warn(`Identity cache read failed; fetching instead (${describe(error)})`);
+      this.logger.warn(`Identity cache read failed; fetching instead (${describeError(error)})`);
       return undefined;
     }
   }
@@ -82,7 +78,7 @@ export class CfAccessIdentityProvider {
       try {
         await this.store.set(key, { identity, exp } satisfies CachedIdentity, ttl);
       } catch (error) {
-        this.logger.warn(`Identity cache write failed (${describe(error)})`);
+        this.logger.warn(`Identity cache write failed (${describeError(error)})`);
       }
     }
     return identity;
@@ -99,7 +95,7 @@ export class CfAccessIdentityProvider {
       });
       text = await response.text();
     } catch (error) {
-      this.logger.warn(`Could not fetch the identity from ${this.url} (${describe(error)})`);
+      this.logger.warn(`Could not fetch the identity from ${this.url} (${describeError(error)})`);
       throw new CfAccessUnavailableException('identity_unavailable');
     }
     if (response.status === 401 || response.status === 403) {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { type CryptoKey } from 'jose';
 import { CERTS_PATH, CF_ACCESS_OPTIONS, COLD_RETRY_MS } from '../cf-access.constants.js';
-import { CfAccessUnauthorizedException, CfAccessUnavailableException } from '../cf-access.errors.js';
+import { CfAccessUnauthorizedException, CfAccessUnavailableException, describeError } from '../cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from '../cf-access.options.js';
 import { importKeySet, type KeySet } from './import-key-set.js';
 
@@ -59,7 +59,7 @@ export class CfAccessKeyStore implements OnModuleInit {
     return {
       keys: this.keys.size,
       fetchedAt: loaded ? new Date(this.fetchedAt).toISOString() : undefined,
-      fresh: loaded && this.age() < this.options.jwks.cacheMaxAge,
+      fresh: this.isFresh(),
       usable: this.hasUsableKeys(),
       lastError: this.lastError,
     };
@@ -67,9 +67,8 @@ export class CfAccessKeyStore implements OnModuleInit {
 
   /** Refreshes stale or missing keys if the cooldown allows (a health probe's warm-up), then reports `status()`. */
   async check(): Promise<CfAccessKeyStatus> {
-    const fresh = this.keys.size > 0 && this.age() < this.options.jwks.cacheMaxAge;
-    if (!fresh && (this.inFlight || this.mayFetch())) {
-      await this.refresh();
+    if (!this.isFresh()) {
+      await this.refreshIfAllowed();
     }
     return this.status();
   }
@@ -81,18 +80,16 @@ export class CfAccessKeyStore implements OnModuleInit {
    */
   async getKey(kid: string): Promise<CryptoKey> {
     const known = this.keys.get(kid);
-    if (known && this.age() < this.options.jwks.cacheMaxAge) {
+    if (known && this.isFresh()) {
       return known;
     }
-    if (this.inFlight || this.mayFetch()) {
-      await this.refresh();
-    }
+    await this.refreshIfAllowed();
     return this.usableKey(kid);
   }
 
   /** Whether `kid` is among the keys held and they are fresh (no refresh due): a cheap check, never a fetch. */
   hasFreshKey(kid: string): boolean {
-    return this.keys.has(kid) && this.age() < this.options.jwks.cacheMaxAge;
+    return this.keys.has(kid) && this.isFresh();
   }
 
   /**
@@ -108,6 +105,18 @@ export class CfAccessKeyStore implements OnModuleInit {
 
   private age(): number {
     return Date.now() - this.fetchedAt;
+  }
+
+  /** Keys are held and younger than `jwks.cacheMaxAge`: no refresh is due. */
+  private isFresh(): boolean {
+    return this.keys.size > 0 && this.age() < this.options.jwks.cacheMaxAge;
+  }
+
+  /** Joins the fetch under way, or starts one if the cooldown (or the cold retry delay) allows. */
+  private async refreshIfAllowed(): Promise<void> {
+    if (this.inFlight || this.mayFetch()) {
+      await this.refresh();
+    }
   }
 
   private hasUsableKeys(): boolean {
@@ -151,7 +160,7 @@ export class CfAccessKeyStore implements OnModuleInit {
       this.lastError = undefined;
       this.logger.debug(`Loaded ${keys.size} signing keys from ${this.certsUrl}`);
     } catch (error) {
-      this.lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.lastError = describeError(error);
       this.logger.warn(`Could not fetch signing keys from ${this.certsUrl} (${this.lastError})`);
     }
   }

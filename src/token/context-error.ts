@@ -1,12 +1,8 @@
 import { type ExecutionContext, HttpException } from '@nestjs/common';
+import { reasonOf } from '../cf-access.errors.js';
 
 /** GraphQL error codes of the statuses this library answers with (Apollo's conventions). */
 const GRAPHQL_CODES: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 503: 'SERVICE_UNAVAILABLE' };
-
-/** The machine-readable reason of this library's exceptions. */
-function reasonOf(error: HttpException): string | undefined {
-  return (error as { reason?: string }).reason;
-}
 
 /**
  * The error to throw in `context`, so every transport reports the status and reason:
