@@ -18,7 +18,7 @@ import {
 } from '../../src/index.js';
 import { CfAccessEmulator } from '../../src/testing/index.js';
 import { TestKeyServer } from '../support/key-server.js';
-import { ADAPTERS, capturedLogs, jwt, type RunningApp, startApp } from '../support/start-app.js';
+import { ADAPTERS, capturedLogs, jwt, type RunningApp, startApp, startGuardedApp } from '../support/start-app.js';
 
 @Controller()
 class ProfileController {
@@ -179,12 +179,8 @@ describe('full identity: caching rules and failures (key server)', () => {
   afterAll(() => keys.close());
 
   async function start(options: Partial<CfAccessModuleOptions> = {}) {
-    const app = await startApp('express', {
-      imports: [
-        CfAccessModule.forRoot({ teamDomain: keys.teamDomain, audience: keys.audience, globalGuard: true, ...options }),
-      ],
-      controllers: [ProfileController],
-    });
+    const team = { teamDomain: keys.teamDomain, audience: keys.audience, ...options };
+    const app = await startGuardedApp('express', team, { controllers: [ProfileController] });
     apps.push(app);
     return app;
   }

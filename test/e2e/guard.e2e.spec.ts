@@ -5,7 +5,6 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import {
   type CfAccessIdentity,
-  CfAccessModule,
   type CfAccessModuleOptions,
   CfIdentity,
   OptionalIdentity,
@@ -14,7 +13,7 @@ import {
 } from '../../src/index.js';
 import { algNoneToken, hs256WithPublicKey, ps256Token, rawToken, withPayload } from '../support/forged-tokens.js';
 import { createTestKey, TestKeyServer } from '../support/key-server.js';
-import { ADAPTERS, jwt, type RunningApp, startApp } from '../support/start-app.js';
+import { type AdapterName, ADAPTERS, jwt, type RunningApp, startGuardedApp } from '../support/start-app.js';
 
 /** Every handler run, so tests can prove a refused request never reached its handler. */
 const handled: string[] = [];
@@ -144,13 +143,8 @@ class DerivedController extends GuardedBase {
 const controllers = [ReportsController, OpenController, AdminController, DerivedController];
 const cookie = (token: string) => ({ cookie: `theme=dark; CF_Authorization=${token}` });
 
-async function startTeamApp(adapter: (typeof ADAPTERS)[number], keys: TestKeyServer, options: Partial<CfAccessModuleOptions> = {}) {
-  return startApp(adapter, {
-    imports: [
-      CfAccessModule.forRoot({ teamDomain: keys.teamDomain, audience: keys.audience, globalGuard: true, ...options }),
-    ],
-    controllers,
-  });
+function startTeamApp(adapter: AdapterName, keys: TestKeyServer, options: Partial<CfAccessModuleOptions> = {}) {
+  return startGuardedApp(adapter, { teamDomain: keys.teamDomain, audience: keys.audience, ...options }, { controllers });
 }
 
 describe.each(ADAPTERS)('CfAccessGuard over HTTP (%s)', (adapter) => {

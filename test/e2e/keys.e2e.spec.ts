@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { Controller, Get } from '@nestjs/common';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { CfAccessModule, type CfAccessModuleOptions, CfIdentity, OptionalIdentity } from '../../src/index.js';
+import { type CfAccessModuleOptions, CfIdentity, OptionalIdentity } from '../../src/index.js';
 import { TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
-import { type AdapterName, ADAPTERS, jwt, type RunningApp, sleep, startApp } from '../support/start-app.js';
+import { type AdapterName, ADAPTERS, jwt, sleep, startGuardedApp } from '../support/start-app.js';
 
 @Controller()
 class EmailController {
@@ -27,10 +27,7 @@ describe.each(ADAPTERS)('Key handling over HTTP (%s)', (adapter: AdapterName) =>
   });
 
   async function start(teamDomain: string, audience: string, jwks: CfAccessModuleOptions['jwks'] = {}) {
-    const app: RunningApp = await startApp(adapter, {
-      imports: [CfAccessModule.forRoot({ teamDomain, audience, jwks, globalGuard: true })],
-      controllers: [EmailController],
-    });
+    const app = await startGuardedApp(adapter, { teamDomain, audience, jwks }, { controllers: [EmailController] });
     cleanups.push(() => app.close());
     return app;
   }

@@ -14,7 +14,7 @@ import {
 } from '../../src/index.js';
 import { CfAccessHealthIndicator } from '../../src/health/index.js';
 import { TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
-import { capturedLogs, jwt, type RunningApp, sleep, startApp } from '../support/start-app.js';
+import { capturedLogs, jwt, type RunningApp, sleep, startApp, startGuardedApp } from '../support/start-app.js';
 
 @Controller()
 class AppController {
@@ -57,11 +57,9 @@ describe('operability', () => {
   afterAll(() => keys.close());
 
   async function start(options: Partial<CfAccessModuleOptions> = {}) {
-    const app = await startApp('express', {
-      imports: [
-        TerminusModule,
-        CfAccessModule.forRoot({ teamDomain: keys.teamDomain, audience: keys.audience, globalGuard: true, ...options }),
-      ],
+    const team = { teamDomain: keys.teamDomain, audience: keys.audience, ...options };
+    const app = await startGuardedApp('express', team, {
+      imports: [TerminusModule],
       controllers: [AppController],
       providers: [CfAccessHealthIndicator],
     });

@@ -2,6 +2,7 @@ import { type INestApplication, type LoggerService, type ModuleMetadata } from '
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
+import { CfAccessModule, type CfAccessModuleOptions } from '../../src/index.js';
 
 /** Headers that carry `token` the way Cloudflare forwards it. */
 export const jwt = (token: string): Record<string, string> => ({ 'cf-access-jwt-assertion': token });
@@ -87,4 +88,19 @@ export async function startApp(adapter: AdapterName, metadata: ModuleMetadata): 
     },
     close: () => app.close(),
   };
+}
+
+/**
+ * An app guarded globally by `CfAccessModule.forRoot(options)`, with `metadata`'s controllers,
+ * providers and further imports.
+ */
+export function startGuardedApp(
+  adapter: AdapterName,
+  options: CfAccessModuleOptions,
+  metadata: ModuleMetadata = {},
+): Promise<RunningApp> {
+  return startApp(adapter, {
+    ...metadata,
+    imports: [CfAccessModule.forRoot({ ...options, globalGuard: true }), ...(metadata.imports ?? [])],
+  });
 }

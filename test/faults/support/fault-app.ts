@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Controller, Get } from '@nestjs/common';
 import { jest } from '@jest/globals';
-import { CfAccessModule, type CfAccessModuleOptions, CfIdentity } from '../../../src/index.js';
-import { type AdapterName, type RunningApp, startApp } from '../../support/start-app.js';
+import { type CfAccessModuleOptions, CfIdentity } from '../../../src/index.js';
+import { type AdapterName, type RunningApp, startGuardedApp as startSupportApp } from '../../support/start-app.js';
 import { CERTS_PATH } from './fault-key-server.js';
 
 @Controller()
@@ -13,18 +13,11 @@ class EmailController {
   }
 }
 
-/** The token header the library reads by default. */
-export const jwt = (token: string) => ({ 'cf-access-jwt-assertion': token });
+export { jwt } from '../../support/start-app.js';
 
 /** A real Nest app, guarded globally by `CfAccessModule`, with `GET /email`. */
-export function startGuardedApp(
-  adapter: AdapterName,
-  options: { teamDomain: string; audience: string; jwks?: CfAccessModuleOptions['jwks'] },
-): Promise<RunningApp> {
-  return startApp(adapter, {
-    imports: [CfAccessModule.forRoot({ ...options, globalGuard: true })],
-    controllers: [EmailController],
-  });
+export function startGuardedApp(adapter: AdapterName, options: CfAccessModuleOptions): Promise<RunningApp> {
+  return startSupportApp(adapter, options, { controllers: [EmailController] });
 }
 
 /**
