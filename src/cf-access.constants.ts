@@ -22,6 +22,15 @@ export const GET_IDENTITY_PATH = '/cdn-cgi/access/get-identity';
 /** Tokens longer than this are refused before any decoding (Cloudflare's must fit a 4 KiB cookie). */
 export const MAX_TOKEN_LENGTH = 8 * 1024;
 
+/** The most bytes read from a certs response; a longer body is a failed fetch (Cloudflare's is ~3 KiB). */
+export const MAX_CERTS_BODY_BYTES = 1024 * 1024;
+
+/** The most keys taken from one certs response (Cloudflare publishes two); later entries are skipped. */
+export const MAX_KEYS_PER_RESPONSE = 64;
+
+/** The most bytes read from a get-identity response; a longer body is a failed fetch. */
+export const MAX_IDENTITY_BODY_BYTES = 64 * 1024;
+
 /** After a failed key fetch with no usable keys, the next request may retry this soon (ms). */
 export const COLD_RETRY_MS = 1_000;
 

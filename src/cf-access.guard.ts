@@ -16,7 +16,7 @@ import {
 } from './decorators/require-identity.decorator.js';
 import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
-import { fullIdentityOf, rememberAccess } from './identity/request-access.js';
+import { fullIdentityOf, rememberAccess, rememberAnonymous } from './identity/request-access.js';
 import { CfAccessMetrics } from './metrics/cf-access-metrics.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
 import { errorForContext } from './token/context-error.js';
@@ -61,6 +61,8 @@ export class CfAccessGuard implements CanActivate {
       if (identity !== undefined && token !== undefined) {
         rememberAccess(request, token, identity);
         await this.checkAll(predicates, identity, context, request, route);
+      } else {
+        rememberAnonymous(request);
       }
     } catch (error) {
       if (error instanceof HttpException) {

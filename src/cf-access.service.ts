@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { compactVerify, errors } from 'jose';
+import { compactVerify, type CryptoKey, errors } from 'jose';
 import { ExpiringLru } from './cache/expiring-lru.js';
 import { CF_ACCESS_OPTIONS } from './cf-access.constants.js';
 import { CfAccessUnauthorizedException } from './cf-access.errors.js';
@@ -19,12 +19,13 @@ import { extractToken } from './token/extract-token.js';
  *
  * Verified tokens are remembered (a bounded LRU of `tokenCacheSize`, keyed by the exact token,
  * each entry living until the token's `exp`), so a repeat request skips the RSA work: it re-checks
- * the claims against the clock and that the signing key is still published and fresh.
+ * the claims against the clock and that the very key that verified it is still published under its
+ * `kid` and fresh; an entry whose key is gone or replaced is dropped and the token verified again.
  */
 @Injectable()
 export class CfAccessService {
-  /** Verified tokens → their `kid` and their claims as JSON (parsed anew for every request). */
-  private readonly verified: ExpiringLru<{ kid: string; claims: string }> | undefined;
+  /** Verified tokens → the key that verified them and their claims as JSON (parsed anew for every request). */
+  private readonly verified: ExpiringLru<{ kid: string; key: CryptoKey; claims: string }> | undefined;
 
   constructor(
     @Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions,
@@ -42,10 +43,13 @@ export class CfAccessService {
    */
   async verify(token: string): Promise<CfAccessIdentity> {
     const hit = this.verified?.get(token);
-    if (hit && this.keys.hasFreshKey(hit.kid)) {
-      const claims = JSON.parse(hit.claims) as Record<string, unknown>;
-      checkClaims(claims, this.options, Date.now() / 1000);
-      return claims;
+    if (hit) {
+      if (this.keys.isFreshKey(hit.kid, hit.key)) {
+        const claims = JSON.parse(hit.claims) as Record<string, unknown>;
+        checkClaims(claims, this.options, Date.now() / 1000);
+        return claims;
+      }
+      this.verified?.delete(token);
     }
     return this.verifyFully(token);
   }
@@ -66,7 +70,7 @@ export class CfAccessService {
     checkClaims(claims, this.options, now / 1000);
     const ttl = claims.exp * 1000 - now;
     if (ttl > 0) {
-      this.verified?.set(token, { kid, claims: JSON.stringify(claims) }, ttl);
+      this.verified?.set(token, { kid, key, claims: JSON.stringify(claims) }, ttl);
     }
     return claims;
   }
@@ -82,15 +86,16 @@ export class CfAccessService {
 
   /**
    * Everything Cloudflare knows about the request's identity (get-identity: groups, IdP, geo, …),
-   * cached per identity; `null` when the request carries no valid token. On a route the guard
-   * admitted, this reuses the guard's token and lookup.
+   * cached per identity; `null` when the request carries no valid token, or when the guard left it
+   * anonymous (`@OptionalIdentity()`; then nothing is fetched). On a route the guard admitted, this
+   * reuses the guard's token and lookup.
    * @throws CfAccessUnauthorizedException `session_revoked` when Cloudflare no longer accepts the token.
    * @throws CfAccessUnavailableException when keys or get-identity cannot be reached.
    */
   async getIdentity(request: CfAccessRequest): Promise<CfAccessFullIdentity | null> {
-    const admitted = fullIdentityOf(request, this.loadFullIdentity);
-    if (admitted) {
-      return admitted;
+    const judged = fullIdentityOf(request, this.loadFullIdentity);
+    if (judged !== undefined) {
+      return judged;
     }
     const token = extractToken(request, this.options.tokenSources);
     if (token === undefined) {

@@ -1,4 +1,10 @@
-export { CF_ACCESS_IDENTITY_KEY, CF_ACCESS_OPTIONS } from './cf-access.constants.js';
+export {
+  CF_ACCESS_IDENTITY_KEY,
+  CF_ACCESS_OPTIONS,
+  MAX_CERTS_BODY_BYTES,
+  MAX_IDENTITY_BODY_BYTES,
+  MAX_KEYS_PER_RESPONSE,
+} from './cf-access.constants.js';
 export {
   CfAccessForbiddenException,
   CfAccessUnauthorizedException,

@@ -41,4 +41,12 @@ export class ExpiringLru<V> {
       this.entries.delete(oldest);
     }
   }
+
+  /** Forgets `key`. */
+  delete(key: string): void {
+    this.entries.delete(key);
+    if (this.newest === key) {
+      this.newest = undefined;
+    }
+  }
 }

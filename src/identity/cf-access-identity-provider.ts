@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CF_ACCESS_OPTIONS, GET_IDENTITY_PATH } from '../cf-access.constants.js';
+import { CF_ACCESS_OPTIONS, GET_IDENTITY_PATH, MAX_IDENTITY_BODY_BYTES } from '../cf-access.constants.js';
 import { CfAccessUnauthorizedException, CfAccessUnavailableException, describeError } from '../cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from '../cf-access.options.js';
+import { boundedFetch, type BoundedResponse } from '../http/bounded-fetch.js';
 import { type CfAccessFullIdentity } from './cf-access-full-identity.js';
 import { type CfAccessIdentity } from './cf-access-identity.js';
 import { type CfAccessIdentityStore, MemoryIdentityStore } from './identity-store.js';
@@ -21,7 +22,8 @@ function isCachedIdentity(value: unknown): value is CachedIdentity {
 /**
  * Fetches full identities from `<teamDomain>/cdn-cgi/access/get-identity` and caches them per
  * identity (the token's `sub` + `identity_nonce`, or a hash of a token without a nonce), never past
- * the token's `exp`. Concurrent misses for one identity share one fetch.
+ * the token's `exp`. Concurrent misses for one identity share one fetch. Every caller gets its own
+ * copy: what one request does to its full identity never reaches the cache or another request.
  */
 @Injectable()
 export class CfAccessIdentityProvider {
@@ -44,14 +46,14 @@ export class CfAccessIdentityProvider {
     const key = this.cacheKey(token, claims);
     const cached = await this.read(key);
     if (cached && cached.exp * 1000 > Date.now()) {
-      return cached.identity;
+      return structuredClone(cached.identity);
     }
     let pending = this.inFlight.get(key);
     if (!pending) {
       pending = this.fetchAndStore(key, token, claims.exp).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
-    return pending;
+    return structuredClone(await pending);
   }
 
   private cacheKey(token: string, claims: CfAccessIdentity): string {
@@ -85,15 +87,13 @@ export class CfAccessIdentityProvider {
   }
 
   private async fetchIdentity(token: string): Promise<CfAccessFullIdentity> {
-    let response: Response;
-    let text: string;
+    let response: BoundedResponse;
     try {
-      response = await fetch(this.url, {
+      response = await boundedFetch(this.url, {
         headers: { accept: 'application/json', cookie: `CF_Authorization=${token}` },
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.options.identity.timeout),
+        timeout: this.options.identity.timeout,
+        maxBytes: MAX_IDENTITY_BODY_BYTES,
       });
-      text = await response.text();
     } catch (error) {
       this.logger.warn(`Could not fetch the identity from ${this.url} (${describeError(error)})`);
       throw new CfAccessUnavailableException('identity_unavailable');
@@ -101,8 +101,8 @@ export class CfAccessIdentityProvider {
     if (response.status === 401 || response.status === 403) {
       throw new CfAccessUnauthorizedException('session_revoked');
     }
-    const body = parseObject(text);
-    if (!response.ok || !body) {
+    const body = response.body === undefined ? undefined : parseObject(response.body);
+    if (!body) {
       this.logger.warn(`Unexpected answer from ${this.url}: HTTP ${response.status}`);
       throw new CfAccessUnavailableException('identity_unavailable');
     }

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest 
 import { Logger } from '@nestjs/common';
 import { compactVerify, type CryptoKey, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createTestKey, type TestKey, TestKeyServer, unreachableTeamDomain } from '../../test/support/key-server.js';
-import { COLD_RETRY_MS } from '../cf-access.constants.js';
+import { COLD_RETRY_MS, MAX_KEYS_PER_RESPONSE } from '../cf-access.constants.js';
 import { CfAccessUnauthorizedException, CfAccessUnavailableException } from '../cf-access.errors.js';
 import { type CfAccessJwksOptions, resolveCfAccessOptions } from '../cf-access.options.js';
 import { CfAccessKeyStore } from './cf-access-key-store.js';
@@ -558,6 +558,7 @@ describe('CfAccessKeyStore', () => {
       }
 
       expect(server.certsRequests).toBe(1);
+      expect(warnings).toHaveLength(1);
       expect(warnings).toEqual(
         expect.arrayContaining([
           expect.stringContaining('a key without kid'),
@@ -627,6 +628,75 @@ describe('CfAccessKeyStore', () => {
       await expectUnknownKid(store.getKey('no-such-kid'));
       expect(server.certsRequests).toBe(2);
       expect(await verifies(await store.getKey(known.kid), known)).toBe(true);
+    });
+
+    it('skips a key whose key_ops do not include "verify" (RFC 7517 §4.3), and accepts one whose do', async () => {
+      server.published = [
+        entry('encrypt-kid', { ...good.publicJwk, kid: 'encrypt-kid', key_ops: ['encrypt'] }, good),
+        entry('string-ops-kid', { ...good.publicJwk, kid: 'string-ops-kid', key_ops: 'verify' as unknown as string[] }, good),
+        entry(good.kid, { ...good.publicJwk, key_ops: ['verify'] }, good),
+      ];
+      const store = storeFor({ cooldown: 60_000 });
+
+      expect(await verifies(await store.getKey(good.kid), good)).toBe(true);
+      await expectUnknownKid(store.getKey('encrypt-kid'));
+      await expectUnknownKid(store.getKey('string-ops-kid'));
+      expect(warnings).toEqual([expect.stringMatching(/kid "encrypt-kid": its key_ops do not include "verify".*kid "string-ops-kid"/)]);
+    });
+
+    it('makes a kid published twice unusable (which key signed is ambiguous) and says so', async () => {
+      const other = server.currentKey;
+      server.published = [good, entry(good.kid, { ...other.publicJwk, kid: good.kid }, other), other];
+      const store = storeFor({ cooldown: 60_000 });
+
+      await expectUnknownKid(store.getKey(good.kid));
+      expect(await verifies(await store.getKey(other.kid), other)).toBe(true);
+      expect(warnings).toEqual([expect.stringContaining(`kid "${good.kid}": it is published more than once`)]);
+    });
+
+    it(`takes at most MAX_KEYS_PER_RESPONSE (${MAX_KEYS_PER_RESPONSE}) keys from one response`, async () => {
+      const filler = (count: number) =>
+        Array.from({ length: count }, (_, i) => entry(`filler-${i}`, { ...spare.publicJwk, kid: `filler-${i}` }, spare));
+      server.published = [...filler(MAX_KEYS_PER_RESPONSE - 1), good, entry('late-kid', { ...good.publicJwk, kid: 'late-kid' }, good)];
+      const store = storeFor({ cooldown: 60_000 });
+
+      expect(await verifies(await store.getKey(good.kid), good)).toBe(true);
+      await expectUnknownKid(store.getKey('late-kid'));
+      expect(store.status().keys).toBe(MAX_KEYS_PER_RESPONSE);
+      expect(warnings).toEqual([expect.stringContaining('1 entries past the first 64')]);
+    });
+
+    it('logs the skipped keys of one fetch as one summary line, however many there are', async () => {
+      const bad = Array.from({ length: 1_000 }, (_, i) => entry(`enc-${i}`, { ...spare.publicJwk, kid: `enc-${i}`, use: 'enc' }, spare));
+      server.published = [good, ...bad];
+      const store = storeFor({ cacheMaxAge: 1, cooldown: 1 });
+
+      await store.getKey(good.kid);
+      await sleep(5);
+      await store.getKey(good.kid);
+
+      expect(server.certsRequests).toBe(2);
+      expect(warnings).toHaveLength(2);
+      expect(warnings[0]).toContain(`${1_000 - MAX_KEYS_PER_RESPONSE + 1} entries past the first 64`);
+      expect(warnings[0]).toMatch(/; and 59 more$/);
+    });
+
+    it('keeps the key object of an unchanged key across refreshes, and replaces a kid republished with other material', async () => {
+      const other = server.currentKey;
+      server.published = [good];
+      const store = storeFor({ cacheMaxAge: 1, cooldown: 1 });
+      const first = await store.getKey(good.kid);
+      await sleep(5);
+      expect(await store.getKey(good.kid)).toBe(first);
+      expect(store.isFreshKey(good.kid, first)).toBe(true);
+
+      server.published = [entry(good.kid, { ...other.publicJwk, kid: good.kid }, other)];
+      await sleep(5);
+      const republished = await store.getKey(good.kid);
+
+      expect(republished).not.toBe(first);
+      expect(await verifies(republished, other)).toBe(true);
+      expect(store.isFreshKey(good.kid, first)).toBe(false);
     });
   });
 });

@@ -1,9 +1,13 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { type CryptoKey } from 'jose';
-import { CERTS_PATH, CF_ACCESS_OPTIONS, COLD_RETRY_MS } from '../cf-access.constants.js';
+import { CERTS_PATH, CF_ACCESS_OPTIONS, COLD_RETRY_MS, MAX_CERTS_BODY_BYTES } from '../cf-access.constants.js';
 import { CfAccessUnauthorizedException, CfAccessUnavailableException, describeError } from '../cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from '../cf-access.options.js';
+import { boundedFetch } from '../http/bounded-fetch.js';
 import { importKeySet, type KeySet } from './import-key-set.js';
+
+/** How many skipped keys the summary log line of one fetch names; the rest are counted. */
+const SKIPPED_NAMED = 5;
 
 /** The key store's state, as `CfAccessHealthIndicator` reports it. */
 export interface CfAccessKeyStatus {
@@ -81,15 +85,18 @@ export class CfAccessKeyStore implements OnModuleInit {
   async getKey(kid: string): Promise<CryptoKey> {
     const known = this.keys.get(kid);
     if (known && this.isFresh()) {
-      return known;
+      return known.key;
     }
     await this.refreshIfAllowed();
     return this.usableKey(kid);
   }
 
-  /** Whether `kid` is among the keys held and they are fresh (no refresh due): a cheap check, never a fetch. */
-  hasFreshKey(kid: string): boolean {
-    return this.keys.has(kid) && this.isFresh();
+  /**
+   * Whether `key` is still the key published as `kid` and the keys are fresh (no refresh due): a
+   * cheap check, never a fetch. A key republished under its `kid` with other material fails it.
+   */
+  isFreshKey(kid: string, key: CryptoKey): boolean {
+    return this.keys.get(kid)?.key === key && this.isFresh();
   }
 
   /**
@@ -132,26 +139,26 @@ export class CfAccessKeyStore implements OnModuleInit {
     if (!this.hasUsableKeys()) {
       throw new CfAccessUnavailableException();
     }
-    const key = this.keys.get(kid);
-    if (!key) {
+    const known = this.keys.get(kid);
+    if (!known) {
       throw new CfAccessUnauthorizedException('unknown_kid');
     }
-    return key;
+    return known.key;
   }
 
   private async fetchKeys(): Promise<void> {
     this.lastAttemptAt = Date.now();
     try {
-      const response = await fetch(this.certsUrl, {
+      const { status, body } = await boundedFetch(this.certsUrl, {
         headers: { accept: 'application/json' },
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.options.jwks.timeout),
+        timeout: this.options.jwks.timeout,
+        maxBytes: MAX_CERTS_BODY_BYTES,
       });
-      if (!response.ok) {
-        throw new Error(`HTTP ${response.status}`);
+      if (body === undefined) {
+        throw new Error(`HTTP ${status}`);
       }
-      const { keys, skipped } = await importKeySet(await response.json());
-      skipped.forEach((why) => this.logger.warn(`Ignored a key from ${this.certsUrl}: ${why}`));
+      const { keys, skipped } = await importKeySet(JSON.parse(body), this.keys);
+      this.logSkipped(skipped);
       if (keys.size === 0) {
         throw new Error('the response holds no usable RS256 key');
       }
@@ -163,5 +170,14 @@ export class CfAccessKeyStore implements OnModuleInit {
       this.lastError = describeError(error);
       this.logger.warn(`Could not fetch signing keys from ${this.certsUrl} (${this.lastError})`);
     }
+  }
+
+  /** One warning per fetch for the keys it skipped, naming the first few. */
+  private logSkipped(skipped: string[]): void {
+    if (skipped.length === 0) {
+      return;
+    }
+    const more = skipped.length > SKIPPED_NAMED ? `; and ${skipped.length - SKIPPED_NAMED} more` : '';
+    this.logger.warn(`Ignored keys from ${this.certsUrl}: ${skipped.slice(0, SKIPPED_NAMED).join('; ')}${more}`);
   }
 }

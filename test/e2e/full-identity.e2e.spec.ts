@@ -3,12 +3,14 @@ import { Controller, Get, Req } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   type CfAccessFullIdentity,
+  type CfAccessIdentity,
   type CfAccessIdentityStore,
   CfAccessModule,
   type CfAccessModuleOptions,
   type CfAccessRequest,
   CfAccessService,
   CfFullIdentity,
+  CfIdentity,
   inGroup,
   isServiceToken,
   isUser,
@@ -56,6 +58,26 @@ class ProfileController {
   @Get('via-service')
   async viaService(@Req() request: CfAccessRequest) {
     return { identity: await this.cfAccess.getIdentity(request) };
+  }
+
+  @OptionalIdentity()
+  @Get('optional-via-service')
+  async optionalViaService(@Req() request: CfAccessRequest) {
+    return { identity: await this.cfAccess.getIdentity(request) };
+  }
+
+  /** A handler that mutates what it was given: no other request may see the change. */
+  @Get('tamper')
+  tamper(@CfFullIdentity() full: CfAccessFullIdentity, @CfIdentity() identity: CfAccessIdentity) {
+    full.groups?.push('admins');
+    full.name = 'Mallory';
+    identity.email = 'mallory@example.com';
+    return { tampered: true };
+  }
+
+  @Get('email')
+  email(@CfIdentity('email') email: string) {
+    return { email };
   }
 }
 
@@ -137,6 +159,15 @@ describe.each(ADAPTERS)('full identity over HTTP, against the emulator (%s)', (a
     expect(emulator.identityRequests).toBe(before);
   });
 
+  it('gives each request its own copy: a handler mutating its full identity or claims changes nothing for the next', async () => {
+    const token = await emulator.signToken({ email: 'staff@example.com', name: 'Sam', groups: ['staff'] });
+    expect(await app.get('/full', jwt(token))).toMatchObject({ status: 200, body: { name: 'Sam', groups: ['staff'] } });
+    expect(await app.get('/tamper', jwt(token))).toMatchObject({ status: 200, body: { tampered: true } });
+    expect(await app.get('/admins', jwt(token))).toMatchObject({ status: 403, body: { reason: 'identity_rejected' } });
+    expect(await app.get('/full', jwt(token))).toMatchObject({ status: 200, body: { name: 'Sam', groups: ['staff'] } });
+    expect(await app.get('/email', jwt(token))).toMatchObject({ status: 200, body: { email: 'staff@example.com' } });
+  });
+
   it('CfAccessService.getIdentity(request) reuses the guard lookup', async () => {
     const token = await emulator.signToken({ email: 'svc-call@example.com' });
     const res = await app.get('/via-service', jwt(token));
@@ -162,6 +193,52 @@ describe.each(ADAPTERS)('full identity over HTTP, against the emulator (%s)', (a
       const res = await app.get('/full', jwt(await emulator.signServiceToken({ commonName: 'ci.access' })));
       expect(res.body).toMatchObject({ common_name: 'ci.access', service_token_status: true });
     });
+  });
+});
+
+describe.each(ADAPTERS)('full identity where the guard left the request anonymous (%s)', (adapter) => {
+  let keys: TestKeyServer;
+  const apps: RunningApp[] = [];
+
+  beforeAll(async () => {
+    keys = await TestKeyServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((app) => app.close()));
+    keys.mode = 'ok';
+  });
+  afterAll(() => keys.close());
+
+  async function start(options: Partial<CfAccessModuleOptions> = {}) {
+    const app = await startGuardedApp(adapter, { teamDomain: keys.teamDomain, audience: keys.audience, ...options }, {
+      controllers: [ProfileController],
+    });
+    apps.push(app);
+    return app;
+  }
+
+  it('a service token refused by allowServiceTokens: false is anonymous to @CfFullIdentity() and getIdentity, with no fetch', async () => {
+    const app = await start({ allowServiceTokens: false });
+    const service = await keys.sign({ email: undefined, sub: '', common_name: 'svc.access' });
+    const before = keys.identityRequests;
+    expect(await app.get('/optional-full', jwt(service))).toMatchObject({ status: 200, body: { anonymous: true } });
+    expect(await app.get('/optional-via-service', jwt(service))).toMatchObject({ status: 200, body: { identity: null } });
+    expect(keys.identityRequests).toBe(before);
+  });
+
+  it('while the key endpoint fails (cold), @CfFullIdentity() is undefined (200), not 503, with no fetch', async () => {
+    keys.mode = 'http-500';
+    const app = await start();
+    const token = await keys.sign();
+    const before = keys.identityRequests;
+    expect(await app.get('/optional-full', jwt(token))).toMatchObject({ status: 200, body: { anonymous: true } });
+    expect(await app.get('/optional-via-service', jwt(token))).toMatchObject({ status: 200, body: { identity: null } });
+    expect(keys.identityRequests).toBe(before);
+  });
+
+  it('an admitted token on an @OptionalIdentity() route still gets its full identity', async () => {
+    const app = await start();
+    expect(await app.get('/optional-full', jwt(await keys.sign()))).toMatchObject({ status: 200, body: { anonymous: false } });
   });
 });
 

@@ -140,7 +140,21 @@ class DerivedController extends GuardedBase {
   }
 }
 
-const controllers = [ReportsController, OpenController, AdminController, DerivedController];
+/** Claims named like `Object.prototype` members: a token without them must inject `undefined`. */
+@Controller('inherited')
+class InheritedNamesController {
+  @Get()
+  claims(
+    @CfIdentity('constructor') constructorClaim: unknown,
+    @CfIdentity('toString') toStringClaim: unknown,
+    @CfIdentity('__proto__') protoClaim: unknown,
+    @CfIdentity('hasOwnProperty') hasOwnPropertyClaim: unknown,
+  ) {
+    return { claims: [constructorClaim, toStringClaim, protoClaim, hasOwnPropertyClaim].map((claim) => claim ?? null) };
+  }
+}
+
+const controllers = [ReportsController, OpenController, AdminController, DerivedController, InheritedNamesController];
 const cookie = (token: string) => ({ cookie: `theme=dark; CF_Authorization=${token}` });
 
 function startTeamApp(adapter: AdapterName, keys: TestKeyServer, options: Partial<CfAccessModuleOptions> = {}) {
@@ -192,6 +206,12 @@ describe.each(ADAPTERS)('CfAccessGuard over HTTP (%s)', (adapter) => {
       const res = await app.get('/me', jwt(token));
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ common_name: 'abc123.access' });
+    });
+
+    it("@CfIdentity('constructor' | 'toString' | '__proto__' | 'hasOwnProperty') reads own claims only", async () => {
+      expect(await app.get('/inherited', jwt(await keys.sign()))).toMatchObject({ status: 200, body: { claims: [null, null, null, null] } });
+      const named = await keys.sign({ constructor: 'c', toString: 't', hasOwnProperty: 'h' });
+      expect(await app.get('/inherited', jwt(named))).toMatchObject({ status: 200, body: { claims: ['c', 't', null, 'h'] } });
     });
 
     it('custom claims, passed through as Cloudflare sent them', async () => {

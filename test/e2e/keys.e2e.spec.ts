@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Controller, Get } from '@nestjs/common';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { type CfAccessModuleOptions, CfIdentity, OptionalIdentity } from '../../src/index.js';
-import { TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
+import { createTestKey, TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
 import { type AdapterName, ADAPTERS, jwt, sleep, startGuardedApp } from '../support/start-app.js';
 
 @Controller()
@@ -111,6 +111,26 @@ describe.each(ADAPTERS)('Key handling over HTTP (%s)', (adapter: AdapterName) =>
     expect(res.text).not.toContain(token);
     await sleep(1_050);
     expect(await app.get('/optional', jwt(token))).toMatchObject({ status: 200, body: { email: null } });
+  });
+
+  it('a cached token stops passing when its kid is republished with another key (401 bad_signature)', async () => {
+    const keys = await keyServer();
+    const app = await start(keys.teamDomain, keys.audience, { cooldown: 100 });
+    const original = keys.currentKey;
+    const token = await keys.sign({ email: 'cached@example.com' });
+    expect(await app.get('/email', jwt(token))).toMatchObject({ status: 200, body: { email: 'cached@example.com' } });
+
+    const impostor = await createTestKey();
+    keys.published = [{ ...impostor, kid: original.kid, publicJwk: { ...impostor.publicJwk, kid: original.kid } }];
+    await sleep(150);
+    // An unknown kid makes the store refresh: the kid now names the other key, and the keys are fresh.
+    expect(await app.get('/email', jwt(await keys.sign({}, { header: { kid: 'not-published' } })))).toMatchObject({
+      status: 401,
+      body: { reason: 'unknown_kid' },
+    });
+    expect(keys.certsRequests).toBe(2);
+    expect(await app.get('/email', jwt(token))).toMatchObject({ status: 401, body: { reason: 'bad_signature' } });
+    expect(await app.get('/email', jwt(token))).toMatchObject({ status: 401, body: { reason: 'bad_signature' } });
   });
 
   it('never follows a redirect from the certs endpoint (503 when cold)', async () => {

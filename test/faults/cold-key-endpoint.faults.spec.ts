@@ -15,6 +15,10 @@ const SLOW_DELAY = 3_000;
 const LAST_ERROR: Record<CertsFault, RegExp> = {
   slow: /TimeoutError/,
   'slow-body': /TimeoutError/,
+  stall: /TimeoutError/,
+  drip: /TimeoutError/,
+  endless: /the body exceeds 1048576 bytes/,
+  oversized: /the body exceeds 1048576 bytes/,
   'http-500': /HTTP 500/,
   'bad-json': /SyntaxError/,
   'keys-without-kid': /no usable RS256 key/,

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Controller, Get } from '@nestjs/common';
 import { jest } from '@jest/globals';
-import { type CfAccessModuleOptions, CfIdentity } from '../../../src/index.js';
+import { type CfAccessFullIdentity, type CfAccessModuleOptions, CfFullIdentity, CfIdentity } from '../../../src/index.js';
 import { type AdapterName, type RunningApp, startGuardedApp as startSupportApp } from '../../support/start-app.js';
 import { CERTS_PATH } from './fault-key-server.js';
 
@@ -11,11 +11,16 @@ class EmailController {
   email(@CfIdentity('email') email: string) {
     return { email };
   }
+
+  @Get('full')
+  full(@CfFullIdentity() full: CfAccessFullIdentity) {
+    return { groups: full.groups };
+  }
 }
 
 export { jwt } from '../../support/start-app.js';
 
-/** A real Nest app, guarded globally by `CfAccessModule`, with `GET /email`. */
+/** A real Nest app, guarded globally by `CfAccessModule`, with `GET /email` and `GET /full` (get-identity's groups). */
 export function startGuardedApp(adapter: AdapterName, options: CfAccessModuleOptions): Promise<RunningApp> {
   return startSupportApp(adapter, options, { controllers: [EmailController] });
 }

@@ -14,11 +14,19 @@ import { createTestKey, type TestKey } from '../../support/key-server.js';
  * - `no-usable-key`: entries that name the team's kids but hold no RS256 signing key
  *   (an EC key, a 1024-bit RSA key, an RSA key marked `RS512`, one marked `use: enc`);
  * - `reset`: the connection is destroyed without an answer;
- * - `down`: the server stops listening (connections refused) until `heal()`.
+ * - `down`: the server stops listening (connections refused) until `heal()`;
+ * - `stall`: HTTP 200 and `{"keys":[` at once, then nothing, ever (the connection stays open);
+ * - `drip`: HTTP 200 and `{"keys":[`, then one space every `DRIP_INTERVAL` ms, forever;
+ * - `endless`: HTTP 200 and a body that never ends, sent as fast as the client reads it;
+ * - `oversized`: a valid key set padded with whitespace to `OVERSIZED_BYTES`.
  */
 export type CertsFault =
   | 'slow'
   | 'slow-body'
+  | 'stall'
+  | 'drip'
+  | 'endless'
+  | 'oversized'
   | 'http-500'
   | 'bad-json'
   | 'keys-without-kid'
@@ -30,6 +38,10 @@ export type CertsFault =
 export const CERTS_FAULTS: readonly CertsFault[] = [
   'slow',
   'slow-body',
+  'stall',
+  'drip',
+  'endless',
+  'oversized',
   'http-500',
   'bad-json',
   'keys-without-kid',
@@ -37,6 +49,15 @@ export const CERTS_FAULTS: readonly CertsFault[] = [
   'reset',
   'down',
 ];
+
+/** What get-identity does instead of answering: the body faults of `CertsFault`, on that endpoint. */
+export type IdentityFault = 'stall' | 'drip' | 'oversized';
+
+/** How often `drip` sends a byte (ms). */
+export const DRIP_INTERVAL = 150;
+
+/** The body size of `oversized` (2 MiB: over the library's 1 MiB cap for certs and 64 KiB for get-identity). */
+export const OVERSIZED_BYTES = 2 * 1024 * 1024;
 
 /** The certs endpoint's path (the library's `CERTS_PATH`). */
 export const CERTS_PATH = '/cdn-cgi/access/certs';
@@ -73,6 +94,10 @@ export class FaultKeyServer {
   readonly certsTimes: number[] = [];
   /** How many times get-identity was requested. */
   identityRequests = 0;
+  /** The fault of get-identity, or `undefined` when it answers. */
+  identityFault: IdentityFault | undefined;
+  /** Body bytes the `endless` fault managed to send before the client hung up, per request. */
+  readonly endlessBytes: number[] = [];
   readonly audience = 'f'.repeat(32) + randomUUID().replaceAll('-', '');
   readonly teamDomain: string;
 
@@ -220,10 +245,48 @@ export class FaultKeyServer {
     return JSON.stringify({ keys });
   }
 
+  /** Answers with a body fault: `start` at once, then as `fault` says. */
+  private bodyFault(res: ServerResponse, fault: IdentityFault | 'endless', start: string, full: () => string): void {
+    const json = { 'content-type': 'application/json' };
+    if (fault === 'oversized') {
+      const body = full();
+      res.writeHead(200, json).end(body + ' '.repeat(Math.max(0, OVERSIZED_BYTES - Buffer.byteLength(body))));
+      return;
+    }
+    res.writeHead(200, json);
+    res.write(start);
+    if (fault === 'drip') {
+      const drip = setInterval(() => res.write(' '), DRIP_INTERVAL);
+      res.once('close', () => clearInterval(drip));
+    } else if (fault === 'endless') {
+      this.sendForever(res);
+    }
+  }
+
+  /** Writes 64 KiB chunks whenever the socket drains, until the client hangs up; records the bytes sent. */
+  private sendForever(res: ServerResponse): void {
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk)) {
+        sent += chunk.length;
+      }
+      sent += res.destroyed ? 0 : chunk.length;
+    };
+    res.on('drain', pump);
+    res.once('close', () => this.endlessBytes.push(sent));
+    pump();
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === '/cdn-cgi/access/get-identity') {
       this.identityRequests += 1;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ email: 'user@example.com', groups: [] }));
+      const identity = () => JSON.stringify({ email: 'user@example.com', groups: [] });
+      if (this.identityFault) {
+        this.bodyFault(res, this.identityFault, '{"email":', identity);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(identity());
       return;
     }
     if (req.url !== CERTS_PATH) {
@@ -254,6 +317,12 @@ export class FaultKeyServer {
         return;
       case 'reset':
         req.socket.destroy();
+        return;
+      case 'stall':
+      case 'drip':
+      case 'endless':
+      case 'oversized':
+        this.bodyFault(res, this.fault, '{"keys":[', () => this.keySetBody());
         return;
       default:
         res.writeHead(200, json).end(this.keySetBody());
