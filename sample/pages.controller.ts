@@ -50,8 +50,8 @@ export class PagesController {
 
   @Get('protected')
   @Header('content-type', 'text/html; charset=utf-8')
-  protectedPage(@CfIdentity('email') email: string): string {
-    return layout('Protected', `<p>Only signed-in users see this, ${escapeHtml(email)}.</p>`);
+  protectedPage(@CfIdentity() identity: CfAccessIdentity): string {
+    return layout('Protected', `<p>Only signed-in users see this, ${escapeHtml(identity.email)}.</p>`, identity);
   }
 
   /** Members of the "admins" group, as get-identity reports it (the emulator's login form sets groups). */

@@ -10,7 +10,8 @@ import { CfAccessMetrics } from './metrics/cf-access-metrics.js';
 
 /**
  * Cloudflare Access for a Nest app: `CfAccessModule.forRoot({ teamDomain, audience })` or
- * `forRootAsync({ imports, inject, useFactory })`; add `globalGuard: true` to protect every route.
+ * `forRootAsync({ imports, inject, useFactory })`; add `globalGuard: true` to protect every route
+ * (or `globalGuard: MyGuard`, a `CfAccessGuard` subclass, to protect it with that guard instead).
  * Options are validated once, at start-up.
  */
 @Module({
