@@ -82,7 +82,8 @@ describe.each(ADAPTERS)('key endpoint faults after warm-up (%s)', (adapter: Adap
       expect(fetches.count).toBe(4);
       expect(await app.get('/email', jwt(warmToken))).toMatchObject({ status: 200, body: { email: 'user@example.com' } });
       expect(fetches.count).toBe(4);
-      expect(store.status()).toMatchObject({ keys: 2, fresh: true, usable: true, lastError: undefined });
+      // Not `fresh`: on a loaded machine the two requests above can outlast CACHE_MAX_AGE (100 ms).
+      expect(store.status()).toMatchObject({ keys: 2, usable: true, lastError: undefined });
       expect(keys.certsRequests).toBe(fault === 'down' ? 2 : 4);
     },
   );
