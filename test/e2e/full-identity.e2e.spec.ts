@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Controller, Get, Req } from '@nestjs/common';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   type CfAccessFullIdentity,
   type CfAccessIdentity,
@@ -19,8 +19,8 @@ import {
   RequireIdentity,
 } from '../../src/index.js';
 import { CfAccessEmulator } from '../../src/testing/index.js';
-import { TestKeyServer } from '../support/key-server.js';
-import { ADAPTERS, capturedLogs, jwt, type RunningApp, startApp, startGuardedApp } from '../support/start-app.js';
+import { useKeyServerApps } from '../support/key-server-apps.js';
+import { ADAPTERS, capturedLogs, jwt, type RunningApp, startApp } from '../support/start-app.js';
 
 @Controller()
 class ProfileController {
@@ -197,88 +197,55 @@ describe.each(ADAPTERS)('full identity over HTTP, against the emulator (%s)', (a
 });
 
 describe.each(ADAPTERS)('full identity where the guard left the request anonymous (%s)', (adapter) => {
-  let keys: TestKeyServer;
-  const apps: RunningApp[] = [];
-
-  beforeAll(async () => {
-    keys = await TestKeyServer.start();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-    keys.mode = 'ok';
-  });
-  afterAll(() => keys.close());
-
-  async function start(options: Partial<CfAccessModuleOptions> = {}) {
-    const app = await startGuardedApp(adapter, { teamDomain: keys.teamDomain, audience: keys.audience, ...options }, {
-      controllers: [ProfileController],
-    });
-    apps.push(app);
-    return app;
-  }
+  const team = useKeyServerApps(adapter, { controllers: [ProfileController] });
+  const start = (options?: Partial<CfAccessModuleOptions>) => team.start(options);
 
   it('a service token refused by allowServiceTokens: false is anonymous to @CfFullIdentity() and getIdentity, with no fetch', async () => {
     const app = await start({ allowServiceTokens: false });
-    const service = await keys.sign({ email: undefined, sub: '', common_name: 'svc.access' });
-    const before = keys.identityRequests;
+    const service = await team.keys.sign({ email: undefined, sub: '', common_name: 'svc.access' });
+    const before = team.keys.identityRequests;
     expect(await app.get('/optional-full', jwt(service))).toMatchObject({ status: 200, body: { anonymous: true } });
     expect(await app.get('/optional-via-service', jwt(service))).toMatchObject({ status: 200, body: { identity: null } });
-    expect(keys.identityRequests).toBe(before);
+    expect(team.keys.identityRequests).toBe(before);
   });
 
   it('while the key endpoint fails (cold), @CfFullIdentity() is undefined (200), not 503, with no fetch', async () => {
-    keys.mode = 'http-500';
+    team.keys.mode = 'http-500';
     const app = await start();
-    const token = await keys.sign();
-    const before = keys.identityRequests;
+    const token = await team.keys.sign();
+    const before = team.keys.identityRequests;
     expect(await app.get('/optional-full', jwt(token))).toMatchObject({ status: 200, body: { anonymous: true } });
     expect(await app.get('/optional-via-service', jwt(token))).toMatchObject({ status: 200, body: { identity: null } });
-    expect(keys.identityRequests).toBe(before);
+    expect(team.keys.identityRequests).toBe(before);
   });
 
   it('an admitted token on an @OptionalIdentity() route still gets its full identity', async () => {
     const app = await start();
-    expect(await app.get('/optional-full', jwt(await keys.sign()))).toMatchObject({ status: 200, body: { anonymous: false } });
+    expect(await app.get('/optional-full', jwt(await team.keys.sign()))).toMatchObject({ status: 200, body: { anonymous: false } });
   });
 });
 
 describe('full identity: caching rules and failures (key server)', () => {
-  let keys: TestKeyServer;
-  const apps: RunningApp[] = [];
-
-  beforeAll(async () => {
-    keys = await TestKeyServer.start();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-    keys.identityMode = 'ok';
-  });
-  afterAll(() => keys.close());
-
-  async function start(options: Partial<CfAccessModuleOptions> = {}) {
-    const team = { teamDomain: keys.teamDomain, audience: keys.audience, ...options };
-    const app = await startGuardedApp('express', team, { controllers: [ProfileController] });
-    apps.push(app);
-    return app;
-  }
+  const team = useKeyServerApps('express', { controllers: [ProfileController] });
+  const start = (options?: Partial<CfAccessModuleOptions>) => team.start(options);
 
   it('sends the token as the CF_Authorization cookie to <teamDomain>/cdn-cgi/access/get-identity', async () => {
     const app = await start();
-    const token = await keys.sign();
+    const token = await team.keys.sign();
     expect((await app.get('/full', jwt(token))).status).toBe(200);
-    expect(keys.lastIdentityCookie).toBe(`CF_Authorization=${token}`);
+    expect(team.keys.lastIdentityCookie).toBe(`CF_Authorization=${token}`);
   });
 
   it('matches group objects by name', async () => {
     const app = await start();
-    expect(await app.get('/admins', jwt(await keys.sign()))).toMatchObject({ status: 200, body: { name: 'User' } });
+    expect(await app.get('/admins', jwt(await team.keys.sign()))).toMatchObject({ status: 200, body: { name: 'User' } });
   });
 
   it('caches never past the token exp, and at most identity.cacheTtl', async () => {
     const store = new RecordingStore();
     const app = await start({ identity: { store, cacheTtl: 600_000 } });
-    await app.get('/full', jwt(await keys.sign({ exp: Math.floor(Date.now() / 1000) + 20 })));
-    await app.get('/full', jwt(await keys.sign({ exp: Math.floor(Date.now() / 1000) + 3600 })));
+    await app.get('/full', jwt(await team.keys.sign({ exp: Math.floor(Date.now() / 1000) + 20 })));
+    await app.get('/full', jwt(await team.keys.sign({ exp: Math.floor(Date.now() / 1000) + 3600 })));
     expect(store.writes).toHaveLength(2);
     expect(store.writes[0]?.ttl).toBeLessThanOrEqual(20_000);
     expect(store.writes[0]?.ttl).toBeGreaterThan(15_000);
@@ -288,39 +255,39 @@ describe('full identity: caching rules and failures (key server)', () => {
   it('does not cache an identity whose token is already past exp (within clock tolerance)', async () => {
     const store = new RecordingStore();
     const app = await start({ identity: { store } });
-    const before = keys.identityRequests;
-    const token = await keys.sign({ exp: Math.floor(Date.now() / 1000) - 5 });
+    const before = team.keys.identityRequests;
+    const token = await team.keys.sign({ exp: Math.floor(Date.now() / 1000) - 5 });
     expect((await app.get('/full', jwt(token))).status).toBe(200);
     expect((await app.get('/full', jwt(token))).status).toBe(200);
     expect(store.writes).toHaveLength(0);
-    expect(keys.identityRequests - before).toBe(2);
+    expect(team.keys.identityRequests - before).toBe(2);
   });
 
   it.each<[string, 'http-401' | 'err-body', number, string]>([
     ['401 from get-identity', 'http-401', 401, 'session_revoked'],
     ['an {"err": …} answer', 'err-body', 401, 'session_revoked'],
   ])('%s → %s %s', async (_name, mode, status, reason) => {
-    keys.identityMode = mode;
+    team.keys.identityMode = mode;
     const app = await start();
-    expect(await app.get('/full', jwt(await keys.sign()))).toMatchObject({ status, body: { reason } });
+    expect(await app.get('/full', jwt(await team.keys.sign()))).toMatchObject({ status, body: { reason } });
   });
 
   it.each<['http-500' | 'bad-json' | 'hang']>([['http-500'], ['bad-json'], ['hang']])(
     'get-identity failing (%s) → 503 identity_unavailable, and the next request tries again',
     async (mode) => {
-      keys.identityMode = mode;
+      team.keys.identityMode = mode;
       const app = await start({ identity: { timeout: 300 } });
-      const token = await keys.sign();
+      const token = await team.keys.sign();
       expect(await app.get('/full', jwt(token))).toMatchObject({ status: 503, body: { reason: 'identity_unavailable' } });
-      keys.identityMode = 'ok';
+      team.keys.identityMode = 'ok';
       expect((await app.get('/full', jwt(token))).status).toBe(200);
     },
   );
 
   it('a predicate needing the full identity answers 503 when get-identity is down', async () => {
-    keys.identityMode = 'http-500';
+    team.keys.identityMode = 'http-500';
     const app = await start();
-    expect(await app.get('/admins', jwt(await keys.sign()))).toMatchObject({ status: 503 });
+    expect(await app.get('/admins', jwt(await team.keys.sign()))).toMatchObject({ status: 503 });
   });
 
   it('a failing cache store is logged and bypassed, never fatal', async () => {
@@ -330,7 +297,7 @@ describe('full identity: caching rules and failures (key server)', () => {
     };
     const app = await start({ identity: { store: broken } });
     capturedLogs.lines.length = 0;
-    expect((await app.get('/full', jwt(await keys.sign()))).status).toBe(200);
+    expect((await app.get('/full', jwt(await team.keys.sign()))).status).toBe(200);
     expect(capturedLogs.text()).toMatch(/warn Identity cache read failed.*redis down/);
     expect(capturedLogs.text()).toMatch(/warn Identity cache write failed.*redis down/);
   });

@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { Controller, Get } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import {
   CfAccessMetrics,
-  CfAccessModule,
   type CfAccessModuleOptions,
   type CfAccessRejection,
   CfIdentity,
@@ -13,8 +12,9 @@ import {
   RequireIdentity,
 } from '../../src/index.js';
 import { CfAccessHealthIndicator } from '../../src/health/index.js';
-import { TestKeyServer, unreachableTeamDomain } from '../support/key-server.js';
-import { capturedLogs, jwt, type RunningApp, sleep, startApp, startGuardedApp } from '../support/start-app.js';
+import { unreachableTeamDomain } from '../support/key-server.js';
+import { useKeyServerApps } from '../support/key-server-apps.js';
+import { capturedLogs, jwt, sleep } from '../support/start-app.js';
 
 @Controller()
 class AppController {
@@ -44,28 +44,12 @@ class AppController {
 
 
 describe('operability', () => {
-  let keys: TestKeyServer;
-  const apps: RunningApp[] = [];
-
-  beforeAll(async () => {
-    keys = await TestKeyServer.start();
+  const team = useKeyServerApps('express', {
+    imports: [TerminusModule],
+    controllers: [AppController],
+    providers: [CfAccessHealthIndicator],
   });
-  afterEach(async () => {
-    await Promise.all(apps.splice(0).map((app) => app.close()));
-    keys.mode = 'ok';
-  });
-  afterAll(() => keys.close());
-
-  async function start(options: Partial<CfAccessModuleOptions> = {}) {
-    const team = { teamDomain: keys.teamDomain, audience: keys.audience, ...options };
-    const app = await startGuardedApp('express', team, {
-      imports: [TerminusModule],
-      controllers: [AppController],
-      providers: [CfAccessHealthIndicator],
-    });
-    apps.push(app);
-    return app;
-  }
+  const start = (options?: Partial<CfAccessModuleOptions>) => team.start(options);
 
   describe('CfAccessHealthIndicator', () => {
     it('is up once the keys are loaded (a cold check fetches them)', async () => {
@@ -80,8 +64,8 @@ describe('operability', () => {
 
     it('is degraded (HTTP 200) while cached keys serve and the endpoint fails', async () => {
       const app = await start({ jwks: { cacheMaxAge: 1, cooldown: 0 } });
-      expect((await app.get('/me', jwt(await keys.sign()))).status).toBe(200);
-      keys.mode = 'http-500';
+      expect((await app.get('/me', jwt(await team.keys.sign()))).status).toBe(200);
+      team.keys.mode = 'http-500';
       await sleep(5);
       const res = await app.get('/health');
       expect(res.status).toBe(200);
@@ -91,15 +75,7 @@ describe('operability', () => {
     });
 
     it('is down (HTTP 503) when no key can be had', async () => {
-      const app = await startApp('express', {
-        imports: [
-          TerminusModule,
-          CfAccessModule.forRoot({ teamDomain: await unreachableTeamDomain(), audience: keys.audience, globalGuard: true }),
-        ],
-        controllers: [AppController],
-        providers: [CfAccessHealthIndicator],
-      });
-      apps.push(app);
+      const app = await start({ teamDomain: await unreachableTeamDomain() });
       const res = await app.get('/health');
       expect(res.status).toBe(503);
       expect(res.body).toMatchObject({ status: 'error', error: { cfAccess: { status: 'down', keys: 0 } } });
@@ -108,27 +84,27 @@ describe('operability', () => {
 
   describe('prefetchKeys', () => {
     it('fetches the keys at start-up and says so in the log', async () => {
-      const before = keys.certsRequests;
+      const before = team.keys.certsRequests;
       capturedLogs.lines.length = 0;
       await start({ prefetchKeys: true });
-      expect(keys.certsRequests - before).toBe(1);
-      expect(capturedLogs.text()).toContain(`log Prefetched 1 signing keys from ${keys.teamDomain}/cdn-cgi/access/certs`);
+      expect(team.keys.certsRequests - before).toBe(1);
+      expect(capturedLogs.text()).toContain(`log Prefetched 1 signing keys from ${team.keys.teamDomain}/cdn-cgi/access/certs`);
     });
 
     it('does not fetch before the first request without it', async () => {
-      const before = keys.certsRequests;
+      const before = team.keys.certsRequests;
       await start();
-      expect(keys.certsRequests).toBe(before);
+      expect(team.keys.certsRequests).toBe(before);
     });
 
     it('starts anyway when the prefetch fails, with a warning', async () => {
-      keys.mode = 'http-500';
+      team.keys.mode = 'http-500';
       capturedLogs.lines.length = 0;
       const app = await start({ prefetchKeys: true });
       expect(capturedLogs.text()).toMatch(/warn Key prefetch from .* failed \(Error: HTTP 500\); requests will retry/);
-      keys.mode = 'ok';
+      team.keys.mode = 'ok';
       await sleep(1_050);
-      expect((await app.get('/me', jwt(await keys.sign()))).status).toBe(200);
+      expect((await app.get('/me', jwt(await team.keys.sign()))).status).toBe(200);
     });
   });
 
@@ -138,12 +114,12 @@ describe('operability', () => {
       const metrics = app.app.get(CfAccessMetrics);
       const seen: CfAccessRejection[] = [];
       const unsubscribe = metrics.onRejection((rejection) => seen.push(rejection));
-      const expired = await keys.sign({ exp: Math.floor(Date.now() / 1000) - 3600 });
+      const expired = await team.keys.sign({ exp: Math.floor(Date.now() / 1000) - 3600 });
       await app.get('/me');
       await app.get('/me', jwt(expired));
       await app.get('/me', jwt(expired));
-      await app.get('/admin', jwt(await keys.sign()));
-      await app.get('/me', jwt(await keys.sign()));
+      await app.get('/admin', jwt(await team.keys.sign()));
+      await app.get('/me', jwt(await team.keys.sign()));
       expect(metrics.rejections()).toEqual({ missing_token: 1, expired: 2, identity_rejected: 1 });
       expect(seen[3]).toEqual({ reason: 'identity_rejected', status: 403, route: 'AppController.admin', contextType: 'http' });
       expect(JSON.stringify(seen)).not.toContain(expired);
