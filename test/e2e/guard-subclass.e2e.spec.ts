@@ -1,24 +1,16 @@
 import 'reflect-metadata';
-import { Controller, Get, Injectable } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { CfAccessGuard, CfAccessModule, type CfAccessRequest, CfIdentity } from '../../src/index.js';
+import { CfAccessGuard, CfAccessModule, CfIdentity } from '../../src/index.js';
 import { TestKeyServer } from '../support/key-server.js';
 import { ADAPTERS, jwt, startApp } from '../support/start-app.js';
+import { BearerCfAccessGuard } from '../support/bearer-guard.js';
 
 let keys: TestKeyServer;
 beforeAll(async () => {
   keys = await TestKeyServer.start();
 });
 afterAll(() => keys.close());
-
-/** The README's subclass: also accept `Authorization: Bearer <token>`. */
-@Injectable()
-class BearerCfAccessGuard extends CfAccessGuard {
-  protected override extractToken(request: CfAccessRequest): string | undefined {
-    const auth = request.headers.authorization;
-    return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : super.extractToken(request);
-  }
-}
 
 /** No `@UseGuards`: only a global guard protects it. */
 @Controller('reports')

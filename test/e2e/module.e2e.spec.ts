@@ -5,7 +5,6 @@ import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   CfAccessGuard,
-  type CfAccessRequest,
   CfAccessModule,
   type CfAccessModuleOptions,
   type CfAccessOptionsFactory,
@@ -14,6 +13,7 @@ import {
 } from '../../src/index.js';
 import { TestKeyServer } from '../support/key-server.js';
 import { type AdapterName, ADAPTERS, jwt, startApp } from '../support/start-app.js';
+import { BearerCfAccessGuard } from '../support/bearer-guard.js';
 
 let keys: TestKeyServer;
 beforeAll(async () => {
@@ -36,15 +36,6 @@ class UnguardedController {
   @Get()
   open() {
     return { open: true };
-  }
-}
-
-/** The README's example of the extractToken seam: also accept `Authorization: Bearer <token>`. */
-@Injectable()
-class BearerCfAccessGuard extends CfAccessGuard {
-  protected override extractToken(request: CfAccessRequest): string | undefined {
-    const auth = request.headers.authorization;
-    return typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : super.extractToken(request);
   }
 }
 
