@@ -1,12 +1,14 @@
 // npm run test:compat — proves the packed package works the way users get it: installs the npm
 // tarball into throwaway consumer apps (ESM/CJS, NestJS 11/12, Express/Fastify) in a temp dir,
-// compiles each with tsc against the published .d.ts, and runs each under Node 20, 22 and 24.
+// compiles each with tsc against the published .d.ts, and runs each under Node 20, 22 and 24; then
+// runs the README's tests with the own runner of projects made by `nest new` (scaffold-cells.mjs).
 import { execFile as execFileCallback } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { prepareProjects, runProjectCells } from './scaffold-cells.mjs';
 
 const execFile = promisify(execFileCallback);
 const root = new URL('../..', import.meta.url).pathname;
@@ -98,10 +100,9 @@ async function prepare(consumer, work, tarball, versions) {
 }
 
 async function checkPackage(tarball) {
-  // The one rule ignored: "CJS resolves to ESM". This package is ESM-only on purpose; Node >= 20.19
-  // (its engines floor) require()s it, and the consumers below prove that (README: support table).
-  await run(join(root, 'node_modules', '.bin', 'attw'), [tarball, '--ignore-rules', 'cjs-resolves-to-esm']);
-  log('attw (@arethetypeswrong/cli, all resolutions incl. node10): no problems besides the documented cjs-resolves-to-esm');
+  // No rule ignored: `require` resolves to the CommonJS build, `import` to the ESM one (attw exits 1 on any problem).
+  await run(join(root, 'node_modules', '.bin', 'attw'), [tarball]);
+  log('attw (@arethetypeswrong/cli, node10, node16 from CJS and from ESM, bundler): no problems');
   const { stdout } = await run(join(root, 'node_modules', '.bin', 'publint'), [tarball, '--strict']);
   log(`publint --strict: ${stdout.trim().split('\n').at(-1)}`);
 }
@@ -116,11 +117,14 @@ async function main() {
     await checkPackage(tarball);
     const own = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
     const versions = { ...own.devDependencies, ...own.dependencies };
-    const [nodes, prepared] = await Promise.all([
-      Promise.all(NODE_MAJORS.map(nodeBinary)),
-      Promise.all(CONSUMERS.map((consumer) => prepare(consumer, work, tarball, versions))),
-    ]);
+    const nodes = await Promise.all(NODE_MAJORS.map(nodeBinary));
     log(`node binaries: ${nodes.join(', ')}`);
+    const nodeOf = (major) => nodes[NODE_MAJORS.indexOf(major)];
+    const [prepared, projects] = await Promise.all([
+      Promise.all(CONSUMERS.map((consumer) => prepare(consumer, work, tarball, versions))),
+      prepareProjects({ work, tarball, cache, readme: join(root, 'README.md'), newestNode: nodeOf(Math.max(...NODE_MAJORS)) }),
+    ]);
+    log(`nest new projects ready: ${projects.map(({ scaffold, cliVersion }) => `${scaffold.name} (@nestjs/cli ${cliVersion})`).join(', ')}`);
     const rows = [];
     let failed = false;
     for (const [index, consumer] of CONSUMERS.entries()) {
@@ -137,7 +141,16 @@ async function main() {
       }
     }
     console.log(['', '| consumer | framework | node | result | checks |', '|---|---|---|---|---|', ...rows, ''].join('\n'));
-    log(failed ? 'compatibility run FAILED' : `compatibility run passed: ${rows.length} of ${rows.length} cells`);
+    log(`hand-written consumers: ${failed ? 'FAILED' : 'passed'}; running the nest new projects' own tests`);
+    const scaffolds = await runProjectCells(projects, nodeOf);
+    if (!scaffolds.ok) {
+      console.log(`\nRunner output of the failing cells:\n${scaffolds.failures}`);
+    }
+    console.log(`\n${scaffolds.table}\n`);
+    failed ||= !scaffolds.ok;
+    const cells = rows.length + scaffolds.cells;
+    log(failed ? 'compatibility run FAILED' : `compatibility run passed: ${cells} of ${cells} cells`);
+    log(`total time ${((Date.now() - started) / 1000).toFixed(0)}s`);
     process.exitCode = failed ? 1 : 0;
   } finally {
     await rm(work, { recursive: true, force: true });
