@@ -9,6 +9,12 @@ export const SAMPLE_USERS: CfAccessEmulatorUser[] = [
   { email: 'user@example.com', name: 'Uma User', groups: ['staff'] },
 ];
 
+/**
+ * Paths the emulator's edge forwards without a session, as an Access bypass policy would: the
+ * sample's `@Public()` health check, so it stays public through the URL to open.
+ */
+export const SAMPLE_BYPASS = ['/api/health'];
+
 /** A running sample: open `url` (the emulator's login page in front of the app, or the app itself). */
 export interface RunningSample {
   url: string;
@@ -43,7 +49,7 @@ export async function startSample({ port = 0, logger, env = process.env }: Sampl
     const app = await NestFactory.create(AppModule.register(fallback), logger === undefined ? {} : { logger });
     await app.listen(emulator ? 0 : port, '127.0.0.1');
     const appUrl = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const edge = emulator ? await emulator.proxy(appUrl, { port }) : undefined;
+    const edge = emulator ? await emulator.proxy(appUrl, { port, bypass: SAMPLE_BYPASS }) : undefined;
     return {
       url: edge?.url ?? appUrl,
       appUrl,

@@ -16,20 +16,24 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const SAME_SITE_BASE = 'http://same-site.invalid';
 
 /**
- * A same-site path to return to after login; anything that could leave the site (absolute or
- * protocol-relative URLs, backslashes, control characters browsers strip) is `/`.
+ * A same-site path to return to after login; anything that could leave the site is `/`. The value
+ * is normalized first, as a browser would (dot segments resolved, `%2e` counted as a dot), and the
+ * result must start with exactly one `/`: absolute or protocol-relative URLs (`//host`, also when
+ * reached through `/.//host` or `/a/..//host`), backslashes and control characters are refused.
  */
 export function safeRedirect(value: string | null | undefined): string {
   // eslint-disable-next-line no-control-regex -- control characters are exactly what must be refused
   if (!value || !value.startsWith('/') || /[\x00-\x20\x7f\\]/.test(value)) {
     return '/';
   }
+  let url: URL;
   try {
-    const url = new URL(value, SAME_SITE_BASE);
-    return url.origin === SAME_SITE_BASE ? url.pathname + url.search + url.hash : '/';
+    url = new URL(value, SAME_SITE_BASE);
   } catch {
     return '/';
   }
+  const path = url.pathname + url.search + url.hash;
+  return url.origin === SAME_SITE_BASE && !path.startsWith('//') && !path.startsWith('/\\') ? path : '/';
 }
 
 /** Whether a login POST comes from the emulator's own page (browsers send Origin / Sec-Fetch-Site). */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose';
+import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from 'jose';
 import { selfSignedCertificate } from './self-signed-cert.js';
 
 /** One signing key of the emulated team. */
@@ -11,12 +11,44 @@ export interface EmulatorKey {
   readonly cert: string;
 }
 
+/** A signing key as a state file keeps it: its `kid`, private JWK and published certificate. */
+export interface StoredEmulatorKey {
+  kid: string;
+  privateJwk: JWK;
+  cert: string;
+}
+
+/** The published JWK of a key, in Cloudflare's shape. */
+function publicJwk(kid: string, { e, n }: JWK): JWK {
+  return { kid, kty: 'RSA', alg: 'RS256', use: 'sig', e, n };
+}
+
 async function createKey(commonName: string): Promise<EmulatorKey> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
   const kid = randomBytes(32).toString('hex');
-  const { e, n } = await exportJWK(publicKey);
-  const jwk: JWK = { kid, kty: 'RSA', alg: 'RS256', use: 'sig', e, n };
+  const jwk = publicJwk(kid, await exportJWK(publicKey));
   const cert = await selfSignedCertificate(commonName, await exportSPKI(publicKey), privateKey);
+  return { kid, privateKey, publicKey, jwk, cert };
+}
+
+/** An imported key that must be an RSA one (`importJWK` gives bytes for a symmetric `oct` JWK). */
+function asymmetric(key: CryptoKey | Uint8Array): CryptoKey {
+  if (key instanceof Uint8Array) {
+    throw new Error('not an RSA key');
+  }
+  return key;
+}
+
+/**
+ * A key back from its stored form; the public key is derived from the private JWK, and one
+ * signature made and verified proves the pair works.
+ * @throws Error when the key cannot be imported or does not sign what its public half verifies.
+ */
+async function restoreKey({ kid, privateJwk, cert }: StoredEmulatorKey): Promise<EmulatorKey> {
+  const privateKey = asymmetric(await importJWK(privateJwk, 'RS256', { extractable: true }));
+  const jwk = publicJwk(kid, privateJwk);
+  const publicKey = asymmetric(await importJWK({ kty: 'RSA', e: jwk.e, n: jwk.n }, 'RS256'));
+  await jwtVerify(await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).sign(privateKey), publicKey);
   return { kid, privateKey, publicKey, jwk, cert };
 }
 
@@ -34,6 +66,23 @@ export class EmulatorKeyRing {
     const ring = new EmulatorKeyRing(commonName);
     await ring.rotate();
     return ring;
+  }
+
+  /**
+   * A ring holding stored keys, oldest first (the last one is current).
+   * @throws Error when a key cannot be imported.
+   */
+  static async restore(commonName: string, stored: readonly StoredEmulatorKey[]): Promise<EmulatorKeyRing> {
+    const ring = new EmulatorKeyRing(commonName);
+    ring.keys = await Promise.all(stored.map(restoreKey));
+    return ring;
+  }
+
+  /** The keys in their stored form, oldest first, private parts included. */
+  async stored(): Promise<StoredEmulatorKey[]> {
+    return Promise.all(
+      this.keys.map(async (key) => ({ kid: key.kid, privateJwk: await exportJWK(key.privateKey), cert: key.cert })),
+    );
   }
 
   /** The key new tokens are signed with. */

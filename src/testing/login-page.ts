@@ -23,7 +23,7 @@ function userButton(user: CfAccessEmulatorUser, redirectUrl: string): string {
   return `<form method="post" action="/cdn-cgi/access/login">
 <input type="hidden" name="email" value="${escapeHtml(user.email)}"><input type="hidden" name="groups" value="${escapeHtml(groups)}">
 <input type="hidden" name="redirect_url" value="${escapeHtml(redirectUrl)}">
-<button type="submit">Log in as ${escapeHtml(user.name ?? user.email)}</button></form>`;
+<button type="submit">Log in as ${escapeHtml(user.name ? `${user.name} (${user.email})` : user.email)}</button></form>`;
 }
 
 /** The login form the edge proxy shows in place of a page that needs a session. */

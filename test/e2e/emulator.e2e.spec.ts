@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Controller, Get, Headers } from '@nestjs/common';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { createServer, get, type IncomingMessage } from 'node:http';
@@ -76,6 +76,47 @@ describe('CfAccessEmulator', () => {
       ['a user without email', { users: [{ name: 'x' }] }, /"users\[0\]" must be/],
     ])('refuses %s', async (_name, options, message) => {
       await expect(CfAccessEmulator.start(options)).rejects.toThrow(message);
+    });
+
+    it.each(['0.0.0.0', '::', '192.0.2.10', 'example.com'])(
+      'refuses the non-loopback host %s unless allowNonLoopback: true is passed, naming that option',
+      async (host) => {
+        await expect(CfAccessEmulator.start({ host })).rejects.toThrow(
+          `CfAccessEmulator: "host" is ${host}, not a loopback address: anyone who can reach the emulator can log in as anyone. ` +
+            'Pass allowNonLoopback: true to bind it anyway (development and tests only)',
+        );
+      },
+    );
+
+    it.each(['localhost', '127.0.0.2'])('binds the loopback host %s without allowNonLoopback and without a warning', async (host) => {
+      const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+      try {
+        const local = await CfAccessEmulator.start({ host });
+        await local.close();
+        expect(warn).not.toHaveBeenCalled();
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
+    it('binds 0.0.0.0 with allowNonLoopback: true, and warns loudly that it is for development and tests only', async () => {
+      const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+      try {
+        const exposed = await CfAccessEmulator.start({ host: '0.0.0.0', allowNonLoopback: true });
+        await exposed.close();
+        expect(exposed.teamDomain).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+        expect(warn).toHaveBeenCalledTimes(1);
+        const message = String(warn.mock.calls[0]?.[0]);
+        expect(message).toContain('listening on 0.0.0.0, not loopback (allowNonLoopback: true)');
+        expect(message).toContain('Anyone who can reach it can log in as anyone');
+        expect(message).toContain('development and tests only');
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
+    it('refuses an allowNonLoopback that is not a boolean', async () => {
+      await expect(CfAccessEmulator.start({ allowNonLoopback: 'yes' as never })).rejects.toThrow('"allowNonLoopback" must be true or false');
     });
   });
 
@@ -285,7 +326,12 @@ describe('CfAccessEmulator', () => {
     ])('answers 401 JSON to %s', async (_name, headers) => {
       const res = await fetch(`${edge.url}/page`, { headers });
       expect(res.status).toBe(401);
-      expect(await res.json()).toMatchObject({ error: 'Unauthorized' });
+      expect(await res.json()).toEqual({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'No Cloudflare Access token was sent',
+        reason: 'missing_token',
+      });
     });
 
     it('logs in: sets an HttpOnly SameSite=Lax cookie and redirects to the page first asked for', async () => {
@@ -332,6 +378,22 @@ describe('CfAccessEmulator', () => {
         expect(res.headers.get('location')).toBe('/');
       },
     );
+
+    // A browser resolves dot segments (%2e counts as a dot) before following a Location header, so
+    // each of these would be `//evil.test`, another site, had the path not been normalized first.
+    it.each(['/.//evil.test', '/..//evil.test', '/%2e//evil.test', '/a/..//evil.test', '/%2E%2e//evil.test', '/a/%2e%2e//evil.test'])(
+      'never redirects off-site through dot segments (%s → /)',
+      async (target) => {
+        const res = await login({ email: 'ada@example.com', redirect_url: target });
+        expect(res.status).toBe(302);
+        expect(res.headers.get('location')).toBe('/');
+      },
+    );
+
+    it('redirects to a same-site path after resolving its dot segments', async () => {
+      const res = await login({ email: 'ada@example.com', redirect_url: '/a/../echo?x=1' });
+      expect(res.headers.get('location')).toBe('/echo?x=1');
+    });
 
     it.each([
       ['a foreign Origin', { origin: 'http://evil.example' }],
