@@ -2,6 +2,7 @@ import { Controller, Get, Header, Req } from '@nestjs/common';
 import {
   type CfAccessFullIdentity,
   type CfAccessIdentity,
+  CfAccessService,
   CfFullIdentity,
   CfIdentity,
   inGroup,
@@ -12,13 +13,14 @@ import { claimsTable, escapeHtml, layout } from './views.js';
 
 /** The request fields the downstream page needs (Express and Fastify both have them). */
 interface IncomingRequest {
-  headers: Record<string, string | string[] | undefined>;
   socket: { localPort?: number };
 }
 
 /** HTML pages: every route needs a verified identity (global guard) unless marked otherwise. */
 @Controller()
 export class PagesController {
+  constructor(private readonly cfAccess: CfAccessService) {}
+
   @OptionalIdentity()
   @Get()
   @Header('content-type', 'text/html; charset=utf-8')
@@ -30,6 +32,7 @@ export class PagesController {
 <li><a href="/admin">Admin</a>: members of the "admins" group only (inGroup, via get-identity)</li><li><a href="/api/me">API</a>: the same identity as JSON</li>
 <li><a href="/downstream">Downstream</a>: calls another API, forwarding the verified token</li></ul>`,
       identity,
+      this.cfAccess.logoutUrl(),
     );
   }
 
@@ -43,15 +46,16 @@ export class PagesController {
 <p>From get-identity: <span id="name">${escapeHtml(full.name ?? '')}</span>, groups
 <span id="groups">${escapeHtml(groups.join(', ') || 'none')}</span>, signed in with ${escapeHtml(full.idp?.type ?? 'unknown')}.</p>
 <h2>Verified token claims</h2>${claimsTable(identity)}
-<p><a id="logout" href="/cdn-cgi/access/logout">Log out</a></p>`,
+<p><a id="logout" href="${escapeHtml(this.cfAccess.logoutUrl())}">Log out</a></p>`,
       identity,
+      this.cfAccess.logoutUrl(),
     );
   }
 
   @Get('protected')
   @Header('content-type', 'text/html; charset=utf-8')
   protectedPage(@CfIdentity() identity: CfAccessIdentity): string {
-    return layout('Protected', `<p>Only signed-in users see this, ${escapeHtml(identity.email)}.</p>`, identity);
+    return layout('Protected', `<p>Only signed-in users see this, ${escapeHtml(identity.email)}.</p>`, identity, this.cfAccess.logoutUrl());
   }
 
   /** Members of the "admins" group, as get-identity reports it (the emulator's login form sets groups). */
@@ -59,24 +63,27 @@ export class PagesController {
   @RequireIdentity(inGroup('admins'))
   @Header('content-type', 'text/html; charset=utf-8')
   admin(@CfIdentity() identity: CfAccessIdentity): string {
-    return layout('Admin', `<p id="admin-welcome">Welcome, administrator ${escapeHtml(identity.email)}.</p>`, identity);
+    return layout(
+      'Admin',
+      `<p id="admin-welcome">Welcome, administrator ${escapeHtml(identity.email)}.</p>`,
+      identity,
+      this.cfAccess.logoutUrl(),
+    );
   }
 
+  /** Forwards the token the guard verified (from the header or the cookie) to another API. */
   @Get('downstream')
   @Header('content-type', 'text/html; charset=utf-8')
   async downstream(@CfIdentity() identity: CfAccessIdentity, @Req() request: IncomingRequest): Promise<string> {
-    const token = request.headers['cf-access-jwt-assertion'];
-    if (typeof token !== 'string') {
-      return layout('Downstream', '<p>This request has no Cf-Access-Jwt-Assertion header to forward.</p>', identity);
-    }
     const url = process.env.DOWNSTREAM_API_URL ?? `http://127.0.0.1:${request.socket.localPort}/api/whoami`;
-    const response = await fetch(url, { headers: { 'cf-access-jwt-assertion': token } });
+    const response = await fetch(url, { headers: this.cfAccess.forwardHeaders(request) });
     const body = await response.text();
     return layout(
       'Downstream',
       `<p>Called <code>${escapeHtml(url)}</code> with your verified token; it answered ${response.status}:</p>
 <pre id="downstream">${escapeHtml(body)}</pre>`,
       identity,
+      this.cfAccess.logoutUrl(),
     );
   }
 }

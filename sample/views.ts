@@ -11,13 +11,19 @@ const STYLE = `body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem
 nav a{margin-right:1rem}table{border-collapse:collapse}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:left}
 .who{color:#4b5563}pre{background:#f3f4f6;padding:.8rem;overflow:auto}`;
 
-/** A full page with the sample's navigation; `identity` shows who is signed in. */
-export function layout(title: string, body: string, identity?: CfAccessIdentity): string {
+/** Where "Log out" goes when the page has no `CfAccessService.logoutUrl()` at hand: the app host's own logout path. */
+const APP_HOST_LOGOUT = '/cdn-cgi/access/logout';
+
+/**
+ * A full page with the sample's navigation; `identity` shows who is signed in, `logoutUrl` is the
+ * navigation's "Log out" link (`CfAccessService.logoutUrl()`).
+ */
+export function layout(title: string, body: string, identity?: CfAccessIdentity, logoutUrl = APP_HOST_LOGOUT): string {
   const who = identity ? `Signed in as <strong>${escapeHtml(identity.email ?? identity.common_name)}</strong>` : 'Not signed in';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)} · nestjs-cf-access sample</title>
 <style>${STYLE}</style></head><body>
 <nav><a href="/">Home</a><a href="/profile">Profile</a><a href="/protected">Protected</a><a href="/admin">Admin</a>
-<a href="/api/me">API</a><a href="/downstream">Downstream</a><a href="/cdn-cgi/access/logout">Log out</a></nav>
+<a href="/api/me">API</a><a href="/downstream">Downstream</a><a href="${escapeHtml(logoutUrl)}">Log out</a></nav>
 <p class="who">${who}</p><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 

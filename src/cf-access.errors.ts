@@ -17,7 +17,12 @@ export type CfAccessUnauthorizedReason =
   | 'session_revoked';
 
 /** Why a valid identity was refused with 403. */
-export type CfAccessForbiddenReason = 'identity_rejected' | 'predicate_error' | 'service_token_not_allowed';
+export type CfAccessForbiddenReason =
+  | 'identity_rejected'
+  | 'predicate_error'
+  | 'service_token_not_allowed'
+  | 'user_not_found'
+  | 'user_resolver_error';
 
 /** Why the request could not be judged at all (503). */
 export type CfAccessUnavailableReason = 'keys_unavailable' | 'identity_unavailable';
@@ -42,6 +47,8 @@ const MESSAGES: Record<CfAccessReason, string> = {
   identity_rejected: 'This identity is not allowed here',
   predicate_error: 'The identity check failed',
   service_token_not_allowed: 'Service tokens are not allowed here',
+  user_not_found: 'This identity has no user in this application',
+  user_resolver_error: 'The user lookup failed',
   keys_unavailable: 'Cloudflare Access signing keys are unavailable',
   identity_unavailable: 'The Cloudflare Access identity service is unavailable',
 };

@@ -6,7 +6,7 @@ import {
   CF_ACCESS_OPTIONS,
   CF_ACCESS_PUBLIC,
 } from './cf-access.constants.js';
-import { CfAccessForbiddenException, CfAccessUnauthorizedException, reasonOf } from './cf-access.errors.js';
+import { CfAccessForbiddenException, CfAccessUnauthorizedException, describeError, reasonOf } from './cf-access.errors.js';
 import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { CfAccessService } from './cf-access.service.js';
 import {
@@ -16,23 +16,37 @@ import {
 } from './decorators/require-identity.decorator.js';
 import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity, isServiceTokenIdentity } from './identity/cf-access-identity.js';
-import { fullIdentityOf, rememberAccess, rememberAnonymous } from './identity/request-access.js';
+import {
+  fullIdentityOf,
+  rememberAccess,
+  rememberAnonymous,
+  userLookupOf,
+  type VerifiedAccess,
+} from './identity/request-access.js';
 import { CfAccessMetrics } from './metrics/cf-access-metrics.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
 import { errorForContext } from './token/context-error.js';
 import { extractToken } from './token/extract-token.js';
 import { requestFromContext } from './token/request-from-context.js';
+import { type CfAccessUserResolver } from './users/cf-access-user-resolver.js';
+import { CfAccessUsers } from './users/cf-access-users.js';
 
 /**
  * Admits a request only with a verified Cloudflare Access identity, honouring `@Public()` and
- * `@OptionalIdentity()` (handler metadata first, then class) and every `@RequireIdentity()`
- * predicate (base classes', the class's, then the handler's).
+ * `@OptionalIdentity()` (handler metadata first, then class), the `userResolver`'s app user (once
+ * per request, before predicates) and every `@RequireIdentity()` predicate (base classes', the
+ * class's, then the handler's).
  * Use it with `@UseGuards(CfAccessGuard)` or globally (`globalGuard: true`); subclass it and
  * override `getRequest` / `extractToken` for other transports or token locations.
  */
 @Injectable()
 export class CfAccessGuard implements CanActivate {
   protected readonly logger = new Logger(CfAccessGuard.name);
+  /**
+   * The app's `userResolver`, if any. Injected as a property, so subclasses' own constructors need
+   * not pass it on to `super(...)`.
+   */
+  @Inject(CfAccessUsers) protected readonly users!: CfAccessUsers;
   private readonly policies = new WeakMap<object, WeakMap<object, RoutePolicy>>();
 
   constructor(
@@ -57,12 +71,14 @@ export class CfAccessGuard implements CanActivate {
     try {
       const token = this.extractToken(request);
       const identity = optional ? await this.identifyOptionally(token, route) : this.admit(await this.identify(token));
-      request[CF_ACCESS_IDENTITY_KEY] = identity;
-      if (identity !== undefined && token !== undefined) {
-        rememberAccess(request, token, identity);
-        await this.checkAll(predicates, identity, context, request, route);
-      } else {
-        rememberAnonymous(request);
+      request[CF_ACCESS_IDENTITY_KEY] = identity; // before the user lookup: a refusal's error page can tell who signed in
+      const access =
+        identity !== undefined && token !== undefined
+          ? await this.withUser(request, { token, identity }, context, optional, route)
+          : undefined;
+      this.remember(request, access);
+      if (access !== undefined) {
+        await this.checkAll(predicates, access, context, request, route);
       }
     } catch (error) {
       if (error instanceof HttpException) {
@@ -145,9 +161,78 @@ export class CfAccessGuard implements CanActivate {
     }
   }
 
+  /**
+   * `access` with the app user of its identity, when a `userResolver` is configured: `undefined` (anonymous)
+   * for an identity without a user on an `@OptionalIdentity()` route. The user is looked up once per
+   * request (every guard run for it shares the lookup); on WebSockets, whose handshake outlives a
+   * message, once per message.
+   * @throws CfAccessForbiddenException `user_not_found` for an identity without a user on other routes.
+   * @throws as `resolveUser`.
+   */
+  private async withUser(
+    request: CfAccessRequest,
+    access: VerifiedAccess,
+    context: ExecutionContext,
+    optional: boolean,
+    route: string,
+  ): Promise<VerifiedAccess | undefined> {
+    const { resolver } = this.users;
+    if (resolver === undefined) {
+      return access;
+    }
+    const lookup = () => this.resolveUser(resolver, access.identity, context, route);
+    const user = await (context.getType() === 'ws' ? lookup() : userLookupOf(request, access.token, lookup));
+    if (user !== null) {
+      return { ...access, user };
+    }
+    if (!optional) {
+      throw new CfAccessForbiddenException('user_not_found');
+    }
+    this.logger.debug(`Anonymous on ${route}: user_not_found`);
+    return undefined;
+  }
+
+  /**
+   * The resolver's user for `identity`, `null` when it has none (`undefined` counts as `null`).
+   * @throws the resolver's `HttpException`, as is.
+   * @throws CfAccessForbiddenException `user_resolver_error` when the resolver throws anything else.
+   */
+  private async resolveUser(
+    resolver: CfAccessUserResolver,
+    identity: CfAccessIdentity,
+    context: ExecutionContext,
+    route: string,
+  ): Promise<unknown> {
+    try {
+      return (await resolver.resolve(identity, context)) ?? null;
+    } catch (error) {
+      if (error instanceof HttpException) {
+        throw error;
+      }
+      this.logger.warn(`The userResolver threw on ${route}: ${describeError(error)}`);
+      throw new CfAccessForbiddenException('user_resolver_error');
+    }
+  }
+
+  /**
+   * Stores what the guard admitted on the request (`undefined`: anonymous). With a `userResolver`,
+   * `request.user` is the app user, or `undefined` when anonymous (also on a reused WebSocket handshake).
+   */
+  private remember(request: CfAccessRequest, access: VerifiedAccess | undefined): void {
+    request[CF_ACCESS_IDENTITY_KEY] = access?.identity;
+    if (this.users.resolver !== undefined) {
+      Object.assign(request, { user: access?.user });
+    }
+    if (access === undefined) {
+      rememberAnonymous(request);
+    } else {
+      rememberAccess(request, access);
+    }
+  }
+
   private async checkAll(
     predicates: CfAccessPredicate[],
-    identity: CfAccessIdentity,
+    access: VerifiedAccess,
     context: ExecutionContext,
     request: CfAccessRequest,
     route: string,
@@ -157,9 +242,10 @@ export class CfAccessGuard implements CanActivate {
     }
     const tools: CfAccessPredicateTools = {
       fullIdentity: () => fullIdentityOf(request, this.loadFullIdentity) as Promise<CfAccessFullIdentity>,
+      user: <TUser>() => access.user as TUser | undefined,
     };
     for (const predicate of predicates) {
-      await this.check(predicate, identity, context, tools, route);
+      await this.check(predicate, access.identity, context, tools, route);
     }
   }
 

@@ -244,7 +244,29 @@ describe('resolveCfAccessOptions', () => {
     });
 
     it.each([
+      ['acme.cloudflareaccess.com', 'https://acme.cloudflareaccess.com'],
+      ['Acme.CloudflareAccess.COM', 'https://acme.cloudflareaccess.com'],
+      ['my-team-2.cloudflareaccess.com', 'https://my-team-2.cloudflareaccess.com'],
+    ])('accepts the team\'s Access domain %s, in any case', (team, expected) => {
+      expect(resolve({ teamDomain: undefined, team }).teamDomain).toBe(expected);
+    });
+
+    it.each([
       ['a dot', 'acme.evil'],
+      ['another domain', 'acme.example.com'],
+      ['a look-alike domain', 'acme.cloudflareaccess.com.evil.com'],
+      ['a domain ending like the Access one', 'acme.notcloudflareaccess.com'],
+      ['a sub-domain of a team', 'a.acme.cloudflareaccess.com'],
+      ['an empty label', '.cloudflareaccess.com'],
+      ['the Access domain alone', 'cloudflareaccess.com'],
+      ['a trailing dot', 'acme.cloudflareaccess.com.'],
+      ['a path', 'acme.cloudflareaccess.com/login'],
+      ['a trailing slash', 'acme.cloudflareaccess.com/'],
+      ['a port', 'acme.cloudflareaccess.com:443'],
+      ['a scheme', 'https://acme'],
+      ['credentials', 'user@acme.cloudflareaccess.com'],
+      ['a query', 'acme.cloudflareaccess.com?x=1'],
+      ['surrounding spaces', ' acme.cloudflareaccess.com '],
       ['a slash', 'acme/evil'],
       ['a leading hyphen', '-acme'],
       ['a trailing hyphen', 'acme-'],
@@ -254,8 +276,10 @@ describe('resolveCfAccessOptions', () => {
       ['an empty name', ''],
       ['more than 63 characters', 'a'.repeat(64)],
       ['a number', 42],
-    ])('rejects a team name with %s', (_label, team) => {
-      expect(() => resolve({ teamDomain: undefined, team })).toThrow(/"team" must be a team name/);
+    ])('rejects a team name with %s, naming "team"', (_label, team) => {
+      expect(() => resolve({ teamDomain: undefined, team })).toThrow(
+        /^CfAccessModule: "team" must be a team name or its Access domain: "acme" or "acme\.cloudflareaccess\.com"/,
+      );
     });
 
     it('rejects team and teamDomain given together, naming both', () => {
@@ -467,6 +491,34 @@ describe('resolveCfAccessOptions', () => {
   describe('prefetchKeys', () => {
     it('must be a boolean', () => {
       expect(() => resolve({ prefetchKeys: 'yes' })).toThrow(/"prefetchKeys" must be true or false/);
+    });
+  });
+
+  describe('userResolver', () => {
+    class UsersResolver {
+      resolve(): null {
+        return null;
+      }
+    }
+
+    it('is undefined when not given', () => {
+      expect(resolve({}).userResolver).toBeUndefined();
+    });
+
+    it('keeps a class with a resolve method, as given (DI instantiates it)', () => {
+      expect(resolve({ userResolver: UsersResolver }).userResolver).toBe(UsersResolver);
+    });
+
+    it.each([
+      ['an instance', new UsersResolver()],
+      ['a class without resolve', class NoResolve {}],
+      ['an arrow function', () => null],
+      ['a string', 'UsersResolver'],
+      ['null', null],
+    ])('refuses %s, naming "userResolver"', (_label, userResolver) => {
+      expect(() => resolve({ userResolver })).toThrow(
+        /^CfAccessModule: "userResolver" must be a class with a resolve\(identity, context\) method/,
+      );
     });
   });
 });

@@ -1,5 +1,7 @@
 import { CF_ACCESS_DEFAULTS } from './cf-access.constants.js';
+import { type Type } from '@nestjs/common';
 import { type CfAccessIdentityStore } from './identity/identity-store.js';
+import { type CfAccessUserResolver } from './users/cf-access-user-resolver.js';
 
 /** One place to read the token from: a request header or a cookie. */
 export type CfAccessTokenSource = { header: string } | { cookie: string };
@@ -32,7 +34,7 @@ export interface CfAccessIdentityOptions {
 export interface CfAccessModuleOptions {
   /** `https://<team>.cloudflareaccess.com` or a custom domain; `http://` only for loopback. */
   teamDomain?: string;
-  /** Shorthand for `teamDomain`: `<team>` means `https://<team>.cloudflareaccess.com`. */
+  /** Shorthand for `teamDomain`: `<team>` or `<team>.cloudflareaccess.com` (any case) means `https://<team>.cloudflareaccess.com`. */
   team?: string;
   /** The application's AUD tag, or several; a token passes if its `aud` contains any. */
   audience: string | readonly string[];
@@ -50,6 +52,12 @@ export interface CfAccessModuleOptions {
   prefetchKeys?: boolean;
   /** How many verified tokens to remember, so repeat requests skip the RSA work; 0 turns it off. Default 10 000. */
   tokenCacheSize?: number;
+  /**
+   * A class implementing `CfAccessUserResolver`, instantiated by DI inside `CfAccessModule` (its
+   * dependencies from `forRootAsync({ imports })` or global modules): the app user of every
+   * admitted request, on `request.user` and `@CfUser()`.
+   */
+  userResolver?: Type<CfAccessUserResolver>;
 }
 
 /** Options after validation and normalization: every default filled in. */
@@ -64,6 +72,8 @@ export interface ResolvedCfAccessOptions {
   readonly identity: Readonly<Required<Omit<CfAccessIdentityOptions, 'store'>> & Pick<CfAccessIdentityOptions, 'store'>>;
   readonly prefetchKeys: boolean;
   readonly tokenCacheSize: number;
+  /** The `userResolver` class, instantiated once by `CfAccessModule`; `undefined` without one. */
+  readonly userResolver?: Type<CfAccessUserResolver>;
 }
 
 /** Implemented by classes given to `forRootAsync({ useClass | useExisting })`. */
@@ -82,10 +92,13 @@ const OPTION_NAMES = [
   'identity',
   'prefetchKeys',
   'tokenCacheSize',
+  'userResolver',
 ];
 const JWKS_NAMES = Object.keys(CF_ACCESS_DEFAULTS.jwks) as (keyof CfAccessJwksOptions)[];
 const IDENTITY_NAMES = ['store', ...Object.keys(CF_ACCESS_DEFAULTS.identity)];
 const TEAM_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** The domain of every team's Access origin. */
+const TEAM_SUFFIX = '.cloudflareaccess.com';
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -115,15 +128,25 @@ function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
+/**
+ * The team's DNS label from `team` as users write it: `acme` or `acme.cloudflareaccess.com`, any case.
+ * @throws Error naming `team` for anything else (a path, port, scheme, other domain, empty label).
+ */
+function resolveTeamLabel(team: unknown): string {
+  const name = typeof team === 'string' ? team.toLowerCase() : '';
+  const label = name.endsWith(TEAM_SUFFIX) ? name.slice(0, -TEAM_SUFFIX.length) : name;
+  if (!TEAM_LABEL.test(label)) {
+    throw invalid('team', 'must be a team name or its Access domain: "acme" or "acme.cloudflareaccess.com" (letters, digits and inner hyphens)');
+  }
+  return label;
+}
+
 function resolveTeamDomain(teamDomain: unknown, team: unknown): string {
   if (teamDomain !== undefined && team !== undefined) {
     throw invalid('team', 'cannot be given together with "teamDomain": give one of them');
   }
   if (team !== undefined) {
-    if (typeof team !== 'string' || !TEAM_LABEL.test(team.toLowerCase())) {
-      throw invalid('team', 'must be a team name: letters, digits and inner hyphens (e.g. "acme")');
-    }
-    return `https://${team.toLowerCase()}.cloudflareaccess.com`;
+    return `https://${resolveTeamLabel(team)}${TEAM_SUFFIX}`;
   }
   const expected = 'must be an origin like "https://<team>.cloudflareaccess.com" (http:// only for loopback)';
   if (typeof teamDomain !== 'string' || teamDomain.trim() === '') {
@@ -255,6 +278,17 @@ function resolveBoolean(name: string, value: unknown, fallback: boolean): boolea
   return value;
 }
 
+function resolveUserResolver(value: unknown): Type<CfAccessUserResolver> | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const resolve: unknown = typeof value === 'function' ? (value.prototype as { resolve?: unknown } | undefined)?.resolve : undefined;
+  if (typeof resolve !== 'function') {
+    throw invalid('userResolver', 'must be a class with a resolve(identity, context) method (one that implements CfAccessUserResolver)');
+  }
+  return value as Type<CfAccessUserResolver>;
+}
+
 /**
  * Validates options once, at start-up, and fills in the defaults.
  * @throws Error naming the bad option and the form expected.
@@ -274,5 +308,6 @@ export function resolveCfAccessOptions(options: unknown): ResolvedCfAccessOption
     identity: resolveIdentity(options.identity),
     prefetchKeys: resolveBoolean('prefetchKeys', options.prefetchKeys, CF_ACCESS_DEFAULTS.prefetchKeys),
     tokenCacheSize: resolveCount('tokenCacheSize', options.tokenCacheSize, CF_ACCESS_DEFAULTS.tokenCacheSize),
+    userResolver: resolveUserResolver(options.userResolver),
   });
 }

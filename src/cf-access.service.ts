@@ -7,12 +7,16 @@ import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity } from './identity/cf-access-identity.js';
 import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
-import { fullIdentityOf } from './identity/request-access.js';
+import { fullIdentityOf, verifiedTokenOf } from './identity/request-access.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
+import { type CfAccessLoginUrlOptions, loginUrl, logoutUrl } from './session/access-urls.js';
 import { checkClaims } from './token/check-claims.js';
 import { type CfAccessRequest } from './token/cf-access-request.js';
 import { decodeToken } from './token/decode-token.js';
 import { extractToken } from './token/extract-token.js';
+
+/** The header Cloudflare forwards the token in, as `forwardHeaders` names it. */
+const FORWARD_HEADER = 'Cf-Access-Jwt-Assertion';
 
 /**
  * Verifies Cloudflare Access tokens; for use in guards, filters, middleware and views.
@@ -114,6 +118,46 @@ export class CfAccessService {
   }
 
   private readonly loadFullIdentity = (token: string, claims: CfAccessIdentity) => this.fullIdentity(token, claims);
+
+  /**
+   * The raw token `CfAccessGuard` verified for this request, from whichever source it came (header,
+   * cookie, a custom `tokenSources` entry, or a guard subclass's `extractToken`); `undefined` when
+   * the guard verified none (`@Public()`, or anonymous on an `@OptionalIdentity()` route). It never
+   * reads the request itself, so a token the guard did not verify is never handed on.
+   */
+  tokenOf(request: object): string | undefined {
+    return verifiedTokenOf(request);
+  }
+
+  /**
+   * Headers that forward the verified token to a downstream service behind the same Access team,
+   * as Cloudflare sends it: `{ 'Cf-Access-Jwt-Assertion': token }`; `{}` when the guard verified
+   * none (see `tokenOf`). Spread them into `fetch`, axios or `HttpService` headers.
+   */
+  forwardHeaders(request: object): Record<string, string> {
+    const token = verifiedTokenOf(request);
+    return token === undefined ? {} : { [FORWARD_HEADER]: token };
+  }
+
+  /**
+   * Cloudflare's login URL for the application at `hostname`:
+   * `<teamDomain>/cdn-cgi/access/login/<hostname>?kid=<first AUD tag>&redirect_url=<path>`, for a
+   * "log in again" link or a SPA whose session ended. `redirectUrl` (default `/`) is normalized and
+   * must stay on the application.
+   * @throws BadRequestException naming `hostname` or `redirectUrl` when either is not acceptable.
+   */
+  loginUrl(options: CfAccessLoginUrlOptions): string {
+    return loginUrl(this.options.teamDomain, this.options.audience[0] as string, options);
+  }
+
+  /**
+   * Cloudflare's logout URL, `<teamDomain>/cdn-cgi/access/logout`: it ends the session for every
+   * Access application of the team (tokens already issued stop being accepted at Cloudflare's edge
+   * within about 30 s; a token verified here stays valid until its `exp`).
+   */
+  logoutUrl(): string {
+    return logoutUrl(this.options.teamDomain);
+  }
 
   private async verifyOrNull(token: string): Promise<CfAccessIdentity | null> {
     try {

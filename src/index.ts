@@ -26,8 +26,10 @@ export {
   type ResolvedCfAccessOptions,
 } from './cf-access.options.js';
 export { CfAccessService } from './cf-access.service.js';
+export { CfAccessToken } from './decorators/cf-access-token.decorator.js';
 export { CfFullIdentity, CfFullIdentityPipe } from './decorators/cf-full-identity.decorator.js';
 export { CfIdentity } from './decorators/cf-identity.decorator.js';
+export { CfUser } from './decorators/cf-user.decorator.js';
 export { allOf, anyOf, emailDomain, emailIn, inGroup, isServiceToken, isUser } from './decorators/identity-predicates.js';
 export { OptionalIdentity } from './decorators/optional-identity.decorator.js';
 export { Public } from './decorators/public.decorator.js';
@@ -51,4 +53,6 @@ export {
   type CfAccessRejection,
   type CfAccessRejectionListener,
 } from './metrics/cf-access-metrics.js';
+export { type CfAccessLoginUrlOptions } from './session/access-urls.js';
 export { type CfAccessRequest } from './token/cf-access-request.js';
+export { type CfAccessUserResolver } from './users/cf-access-user-resolver.js';

@@ -17,6 +17,7 @@ async function run(predicate: CfAccessPredicate, identity: CfAccessIdentity, gro
       lookups += 1;
       return Promise.resolve({ groups });
     },
+    user: () => undefined,
   };
   return { result: await predicate(identity, context, tools), lookups };
 }

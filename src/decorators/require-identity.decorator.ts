@@ -7,6 +7,12 @@ import { type CfAccessIdentity } from '../identity/cf-access-identity.js';
 export interface CfAccessPredicateTools {
   /** The full identity from get-identity (groups, IdP data), cached per identity. */
   fullIdentity(): Promise<CfAccessFullIdentity>;
+  /**
+   * The app user the `userResolver` resolved for this request (never `null`: a request without one
+   * is refused or anonymous before predicates run); `undefined` without a `userResolver`.
+   * `TUser` is the app's user type, as the resolver returns it.
+   */
+  user<TUser = unknown>(): TUser | undefined;
 }
 
 /** Decides whether a verified identity may use a route; anything but `true` refuses it with 403. */

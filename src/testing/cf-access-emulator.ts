@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { ACCESS_PREFIX, serveAccessPath } from './access-endpoints.js';
+import { isAppLoginPath, serveAppLogin } from './app-login.js';
 import { type CfAccessEdgeProxy, startEdgeProxy } from './edge-proxy.js';
 import { EmulatedTeam, type CfAccessServiceTokenClaims, type CfAccessTokenClaims } from './emulated-team.js';
 import { EmulatorKeyRing } from './emulator-key-ring.js';
@@ -92,6 +93,9 @@ export class CfAccessEmulator {
       if (!target?.pathname.startsWith(ACCESS_PREFIX)) {
         sendJson(res, target ? 404 : 400, { err: target ? 'not found' : 'the request target must be a path' });
         return;
+      }
+      if (isAppLoginPath(target.pathname)) {
+        return serveAppLogin(team, target, req, res);
       }
       serveAccessPath(team, target, req, res, false).catch(() => res.destroy());
     });
