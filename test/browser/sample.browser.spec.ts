@@ -1,36 +1,21 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdirSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { mkdirSync } from 'node:fs';
+import { type Browser, type Page } from 'playwright-core';
 import { type RunningSample, startSample } from '../../sample/start-sample.js';
+import { describeWithChromium, launchChromium } from '../support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts';
-const haveChromium = existsSync(CHROMIUM);
-
-if (!haveChromium && process.env.CI) {
-  throw new Error(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`);
-}
-if (!haveChromium) {
-  const why = `skipped: ${CHROMIUM} not found (as root: apt-get update && apt-get install -y chromium)`;
-  console.warn(`The browser test is ${why}`);
-  // Jest's reporter prints nothing, not even this warning, for a file whose tests are all skipped:
-  // this entry keeps the file, the warning and the reason in the output.
-  it.todo(`browser test ${why}`);
-}
 
 /** The sample's whole flow in headless Chromium, through the emulator's login page. */
-(haveChromium ? describe : describe.skip)('sample app in a real browser (emulator proxy)', () => {
+describeWithChromium('browser test')('sample app in a real browser (emulator proxy)', () => {
   let sample: RunningSample;
   let browser: Browser;
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     sample = await startSample({ logger: false, env: {} });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

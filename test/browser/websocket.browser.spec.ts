@@ -1,22 +1,12 @@
 import 'reflect-metadata';
-import { Controller, Get, Header, UseGuards } from '@nestjs/common';
-import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
-import { CfAccessGuard, CfAccessModule, CfIdentity } from '../../src/index.js';
+import { Controller, Get, Header } from '@nestjs/common';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { type Browser } from 'playwright-core';
+import { CfAccessModule } from '../../src/index.js';
 import { type CfAccessEdgeProxy, CfAccessEmulator } from '../../src/testing/index.js';
+import { describeWithChromium, launchChromium } from '../support/browser.js';
 import { type RunningApp, startApp } from '../support/start-app.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-
-if (!haveChromium && process.env.CI) {
-  throw new Error(`${CHROMIUM} is missing: .ci/run must install Debian's chromium package`);
-}
-if (!haveChromium) {
-  console.warn(`Skipping the WebSocket browser test: ${CHROMIUM} is missing (apt-get install -y chromium)`);
-}
+import { WhoamiGateway } from '../support/whoami-gateway.js';
 
 /**
  * socket.io's default transports: it starts with long-polling and upgrades to a WebSocket. An edge
@@ -45,16 +35,7 @@ class PageController {
   }
 }
 
-@WebSocketGateway()
-@UseGuards(CfAccessGuard)
-class WhoamiGateway {
-  @SubscribeMessage('whoami')
-  whoami(@CfIdentity('email') email: string): string {
-    return email;
-  }
-}
-
-(haveChromium ? describe : describe.skip)('socket.io through the edge proxy in a real browser', () => {
+describeWithChromium('WebSocket browser test')('socket.io through the edge proxy in a real browser', () => {
   let emulator: CfAccessEmulator;
   let app: RunningApp;
   let edge: CfAccessEdgeProxy;
@@ -68,10 +49,7 @@ class WhoamiGateway {
       providers: [WhoamiGateway],
     });
     edge = await emulator.proxy(app.url);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -1,27 +1,17 @@
 import 'reflect-metadata';
-import { UseGuards } from '@nestjs/common';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { GraphQLModule, Query, Resolver, Subscription } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
-import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient } from 'graphql-ws';
 import { type IncomingMessage, type Server } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket, { WebSocketServer } from 'ws';
 import { messageText } from '../support/message-text.js';
-import { CfAccessGuard, CfAccessModule, CfAccessService, CfIdentity } from '../../src/index.js';
+import { CfAccessModule, CfAccessService, CfIdentity } from '../../src/index.js';
 import { type CfAccessEdgeProxy, CfAccessEmulator } from '../../src/testing/index.js';
 import { ADAPTERS, type AdapterName, type RunningApp, startApp } from '../support/start-app.js';
-
-@WebSocketGateway()
-@UseGuards(CfAccessGuard)
-class WhoamiGateway {
-  @SubscribeMessage('whoami')
-  whoami(@CfIdentity('email') email: string): string {
-    return email;
-  }
-}
+import { WhoamiGateway } from '../support/whoami-gateway.js';
 
 @Resolver()
 class GreetingResolver {

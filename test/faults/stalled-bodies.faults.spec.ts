@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { MAX_CERTS_BODY_BYTES } from '../../src/cf-access.constants.js';
+import { CfAccessKeyStore } from '../../src/index.js';
 import { collectGarbageContinuously } from '../support/gc.js';
 import { ADAPTERS, type AdapterName, type RunningApp, sleep } from '../support/start-app.js';
 import { jwt, startGuardedApp } from './support/fault-app.js';
@@ -8,8 +9,11 @@ import { FaultKeyServer, type IdentityFault } from './support/fault-key-server.j
 
 /** `jwks.timeout` and `identity.timeout` of every app here. */
 const TIMEOUT = 1_000;
-/** What "within the timeout" allows for scheduling on a busy 2-core machine. */
-const SLACK = 700;
+/**
+ * What "at the timeout" allows for scheduling: a full GC every 20 ms, on 2 cores shared with other
+ * suites. Without a deadline over the body these requests never get an answer at all.
+ */
+const SLACK = 2_500;
 
 /**
  * Endpoints that send their headers and then stall or drip: the deadline must cover the body too.
@@ -63,13 +67,13 @@ describe.each(ADAPTERS)('bodies that stall, drip or never end (%s, with GC runni
     expect(took).toBeLessThan(TIMEOUT + SLACK);
   });
 
-  it('an endless certs body: reading stops at the 1 MiB cap, 503 long before the timeout', async () => {
+  it('an endless certs body: reading stops at the 1 MiB cap (a failed fetch, not a timeout)', async () => {
     await keys.fail('endless');
     app = await start();
-    const { status, body, took } = await timedGet('/email');
+    const { status, body } = await timedGet('/email');
     expect(status).toBe(503);
     expect(body).toMatchObject({ reason: 'keys_unavailable' });
-    expect(took).toBeLessThan(TIMEOUT);
+    expect(app.app.get(CfAccessKeyStore).status().lastError).toBe(`RangeError: the body exceeds ${MAX_CERTS_BODY_BYTES} bytes`);
     for (let waited = 0; keys.endlessBytes.length === 0 && waited < 2_000; waited += 50) {
       await sleep(50); // until the server side of the connection sees the hang-up
     }
