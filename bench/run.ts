@@ -1,244 +1,302 @@
-import 'reflect-metadata';
-import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { ExpressAdapter } from '@nestjs/platform-express';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import autocannon from 'autocannon';
-import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+/**
+ * `npm run bench`: every scenario of bench/scenarios.ts on both adapters, in interleaved rounds,
+ * each server a child process pinned to core 0 and loaded by wrk pinned to core 1, with the
+ * generator's ceiling (bare `node:http`) measured in every round; then the token cache's
+ * micro-benchmark and heap cost. Writes bench/RESULTS.md (see bench/report.ts).
+ *
+ * Environment: `BENCH_QUICK=1` (1 round of 1 s: checks the instrument, measures nothing),
+ * `BENCH_ROUNDS` (5), `BENCH_DURATION` (5 s), `BENCH_WARMUP` (2 s), `BENCH_CONNECTIONS` (50),
+ * `BENCH_UNIQUE_TOKENS` (160,000; 40,000 quick), and the filters `BENCH_ADAPTERS=express,fastify` /
+ * `BENCH_SCENARIOS=hit,noop,…` (a filtered run prints its report and leaves RESULTS.md alone).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { CfAccessModule } from '../src/index.js';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { CfAccessEmulator } from '../src/testing/index.js';
-import { JoseBaselineModule, joseTeam } from './jose-baseline.js';
-import { PassportBaselineModule, team } from './passport-baseline.js';
+import { type Measurement, report, type RunSettings } from './report.js';
+import { type Adapter, ADAPTERS, CEILINGS, type Scenario, SCENARIOS, type Stack } from './scenarios.js';
 
-/** Seconds each timed run lasts; the number of unique tokens; concurrent connections. */
-const DURATION = Number(process.env.BENCH_DURATION ?? 5);
-/** Every scenario runs this many times, rounds interleaved; the report shows the median and the spread. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const UNIQUE_TOKENS = Number(process.env.BENCH_UNIQUE_TOKENS ?? 20_000);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const ALL_ADAPTERS = ['express', 'fastify'] as const;
-type Adapter = (typeof ALL_ADAPTERS)[number];
-/** `BENCH_ADAPTERS=express` / `BENCH_SCENARIOS=c,e` narrow a run (for profiling); RESULTS.md wants the full run. */
-const ADAPTERS = ALL_ADAPTERS.filter((adapter) => (process.env.BENCH_ADAPTERS ?? adapter).split(',').includes(adapter));
-const ONLY = process.env.BENCH_SCENARIOS?.split(',');
+const QUICK = process.env.BENCH_QUICK === '1';
 
-@Controller()
-class HelloController {
-  @Get('hello')
-  hello(): string {
-    return 'ok';
+/** A whole number from the environment, or `fallback`. */
+function setting(name: string, fallback: number): number {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    return fallback;
   }
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) {
+    throw new Error(`${name} must be a positive whole number, not "${value}"`);
+  }
+  return number;
 }
 
-interface Scenario {
-  key: 'a' | 'b' | 'c' | 'd' | 'e';
-  label: string;
-  imports: () => unknown[];
-  tokens: 'none' | 'repeated' | 'unique';
-}
+const SETTINGS: RunSettings = {
+  quick: QUICK,
+  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 5),
+  duration: setting('BENCH_DURATION', QUICK ? 1 : 5),
+  warmup: setting('BENCH_WARMUP', QUICK ? 1 : 2),
+  connections: setting('BENCH_CONNECTIONS', 50),
+  uniqueTokens: setting('BENCH_UNIQUE_TOKENS', QUICK ? 40_000 : 160_000),
+  serverCpu: 0,
+  loadCpu: 1,
+};
+/** Unique tokens set aside for warm-ups (reused there); the rest are the measured runs', each sent once per run. */
+const WARMUP_TOKENS = Math.min(20_000, Math.floor(SETTINGS.uniqueTokens / 5));
+/** How much faster than its warm-up a measured run may go before its tokens could run out. */
+const RATE_MARGIN = 1.3;
 
-interface Measurement {
-  scenario: Scenario;
-  adapter: Adapter;
-  /** The median of the rounds' rates. */
-  rps: number;
-  /** Every round's rate, in run order. */
-  rounds: number[];
-  p50: number;
-  p99: number;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SERVER = fileURLToPath(new URL('server.js', import.meta.url));
+const WRK_SCRIPT = join(ROOT, 'bench', 'wrk.lua');
+const TOKEN_HEADER = 'cf-access-jwt-assertion';
+
+const adapterFilter = process.env.BENCH_ADAPTERS?.split(',');
+const scenarioFilter = process.env.BENCH_SCENARIOS?.split(',');
+const adapters = ADAPTERS.filter((adapter) => !adapterFilter || adapterFilter.includes(adapter));
+const scenarios = SCENARIOS.filter(({ key }) => !scenarioFilter || scenarioFilter.includes(key));
+const partial = adapters.length < ADAPTERS.length || scenarios.length < SCENARIOS.length;
+
+/** What one wrk run reports (bench/wrk.lua's `done`). */
+interface WrkResult {
   requests: number;
+  durationUs: number;
+  errors: Record<'connect' | 'read' | 'write' | 'status' | 'timeout', number>;
+  p50Us: number;
+  p99Us: number;
+  generatorCpuS: number;
+  issued: number;
+  exhausted: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+/** The token files and the repeated token. */
+interface Load {
+  repeated: string;
+  warmupFile: string;
+  measureFile: string;
+  measureTokens: number;
 }
 
-async function startNest(adapter: Adapter, imports: unknown[]): Promise<{ url: string; app: INestApplication }> {
-  @Module({ imports: imports as [], controllers: [HelloController] })
-  class BenchModule {}
-  const app =
-    adapter === 'express'
-      ? await NestFactory.create(BenchModule, new ExpressAdapter(), { logger: false })
-      : await NestFactory.create<NestFastifyApplication>(BenchModule, new FastifyAdapter(), { logger: false });
-  await app.listen(0, '127.0.0.1');
-  return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), app };
-}
-
-async function fire(options: autocannon.Options): Promise<autocannon.Result> {
-  const result = await autocannon(options);
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(`${options.url}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+/** Stops with the command that installs what is missing. */
+function requireTools(): void {
+  if (spawnSync('wrk', ['--version']).error) {
+    console.error('bench: wrk is not installed. On Debian/Ubuntu: apt-get update && apt-get install -y wrk');
+    process.exit(1);
   }
-  return result;
-}
-
-/** A run's result and its wall-clock rate (autocannon's own `duration` is in whole seconds). */
-interface Run {
-  result: autocannon.Result;
-  rps: number;
-}
-
-async function timed(options: autocannon.Options): Promise<Run> {
-  const started = performance.now();
-  const result = await fire(options);
-  return { result, rps: result.requests.total / ((performance.now() - started) / 1000) };
-}
-
-/** autocannon runs in one worker thread, so the load generator and the server each get a core. */
-const LOAD = { connections: CONNECTIONS, workers: 1 };
-
-async function measure(url: string, scenario: Scenario, repeated: string, pool: number): Promise<Run> {
-  const target = `${url}/hello`;
-  if (scenario.tokens === 'unique') {
-    const setupRequest = join(process.cwd(), 'bench', 'unique-token-request.cjs');
-    return timed({ ...LOAD, url: target, amount: pool, requests: [{ setupRequest: setupRequest }] });
+  if (spawnSync('taskset', ['--version']).error) {
+    console.error('bench: taskset is not installed. On Debian/Ubuntu: apt-get update && apt-get install -y util-linux');
+    process.exit(1);
   }
-  const headers = scenario.tokens === 'repeated' ? { 'cf-access-jwt-assertion': repeated } : {};
-  await fire({ ...LOAD, url: target, duration: 2, headers }); // warm-up: JIT, key fetch, caches
-  return timed({ ...LOAD, url: target, duration: DURATION, headers });
+  if (availableParallelism() < 2) {
+    console.error('bench: needs 2 cores (the server on one, wrk on the other)');
+    process.exit(1);
+  }
 }
 
-/** jose's `jwtVerify` alone, in process, over the unique tokens, 32 at a time: the RSA floor. */
-async function rawJoseRate(teamDomain: string, audience: string, pool: string[]): Promise<number> {
-  const keys = createLocalJWKSet((await (await fetch(`${teamDomain}/cdn-cgi/access/certs`)).json()) as JSONWebKeySet);
-  const verify = (token: string) => jwtVerify(token, keys, { issuer: teamDomain, audience, algorithms: ['RS256'] });
-  await Promise.all(pool.slice(0, 500).map(verify)); // warm-up
-  const started = performance.now();
-  for (let i = 0; i < pool.length; i += CONNECTIONS) {
-    await Promise.all(pool.slice(i, i + CONNECTIONS).map(verify));
+/** The process's CPU time so far (user + system, all threads), in seconds, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number, ticksPerSecond: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** Starts bench/server.ts on the server core; resolves with the child and its port. */
+async function startServer(stack: Stack, scenario: Scenario, team: { teamDomain: string; audience: string }) {
+  const child = spawn('taskset', ['-c', String(SETTINGS.serverCpu), process.execPath, SERVER, stack, scenario.guard], {
+    env: { ...process.env, BENCH_TEAM_DOMAIN: team.teamDomain, BENCH_AUDIENCE: team.audience },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`${stack} ${scenario.key}: the server exited (${code})`))),
+  );
+  const firstLine = new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
+  const { port } = JSON.parse(await Promise.race([firstLine, exited])) as { port: number };
+  exited.catch(() => undefined);
+  const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+  if (allowed !== String(SETTINGS.serverCpu)) {
+    throw new Error(`server ${child.pid} is not pinned to core ${SETTINGS.serverCpu} (${allowed})`);
   }
-  return pool.length / ((performance.now() - started) / 1000);
+  return { child, port };
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await gone;
+  }
+}
+
+/** One wrk run on the load core; rejects on any error, non-2xx answer or reused token. */
+function wrk(url: string, seconds: number, tokens: { file: string; wrap: boolean } | { header: string }): Promise<WrkResult> {
+  const args = ['-c', String(SETTINGS.loadCpu), 'wrk', '-t1', `-c${SETTINGS.connections}`, `-d${seconds}s`, '-s', WRK_SCRIPT];
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_WRK_THREADS: '1' };
+  if ('header' in tokens) {
+    args.push('-H', `${TOKEN_HEADER}: ${tokens.header}`);
+  } else {
+    env.BENCH_TOKENS = tokens.file;
+    env.BENCH_TOKENS_WRAP = tokens.wrap ? '1' : '0';
+  }
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const line = output.split('\n').find((text) => text.startsWith('BENCH_RESULT '));
+      if (code !== 0 || !line) {
+        reject(new Error(`wrk ${url} failed (${code}):\n${output}`));
+        return;
+      }
+      const result = JSON.parse(line.slice('BENCH_RESULT '.length)) as WrkResult;
+      const errors = Object.entries(result.errors).filter(([, count]) => count > 0);
+      if (errors.length > 0 || result.exhausted > 0 || result.requests === 0) {
+        const what = errors.map(([kind, count]) => `${count} ${kind}`).join(', ');
+        const reused = result.exhausted > 0 ? ` (${result.exhausted} would have reused a token: raise BENCH_UNIQUE_TOKENS)` : '';
+        reject(new Error(`wrk ${url}: ${result.requests} requests, errors: ${what || 'none'}${reused}`));
+        return;
+      }
+      resolve(result);
+    });
+  });
+}
+
+/** One server, warmed up, then measured; its CPU time is read around the measured run only. */
+async function measure(
+  stack: Stack,
+  scenario: Scenario,
+  round: number,
+  team: { teamDomain: string; audience: string },
+  load: Load,
+  ticksPerSecond: number,
+): Promise<Measurement> {
+  const { child, port } = await startServer(stack, scenario, team);
+  try {
+    const url = `http://127.0.0.1:${port}${scenario.route}`;
+    const unique = scenario.tokens === 'unique';
+    const warm = await wrk(url, SETTINGS.warmup, unique ? { file: load.warmupFile, wrap: true } : { header: load.repeated });
+    let seconds = SETTINGS.duration;
+    // The ceiling may reuse tokens (raw node:http reads none); a measured unique run must not run out.
+    const wrap = scenario.key === 'ceiling-unique';
+    if (unique && !wrap) {
+      const warmRate = warm.requests / (warm.durationUs / 1e6);
+      seconds = Math.max(1, Math.min(SETTINGS.duration, Math.floor(load.measureTokens / (warmRate * RATE_MARGIN))));
+    }
+    const cpuBefore = cpuSeconds(child.pid!, ticksPerSecond);
+    const result = await wrk(url, seconds, unique ? { file: load.measureFile, wrap } : { header: load.repeated });
+    const serverCpu = cpuSeconds(child.pid!, ticksPerSecond) - cpuBefore;
+    const duration = result.durationUs / 1e6;
+    const measurement: Measurement = {
+      stack,
+      scenario: scenario.key,
+      round,
+      rps: result.requests / duration,
+      requests: result.requests,
+      seconds: duration,
+      p50Ms: result.p50Us / 1000,
+      p99Ms: result.p99Us / 1000,
+      serverCpuUsPerRequest: (serverCpu / result.requests) * 1e6,
+      serverBusy: serverCpu / duration,
+      generatorBusy: result.generatorCpuS / duration,
+    };
+    console.log(
+      `round ${round}: ${stack} ${scenario.key}: ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99Ms.toFixed(2)} ms, ` +
+        `server ${measurement.serverCpuUsPerRequest.toFixed(1)} µs/req (core ${Math.round(measurement.serverBusy * 100)}% busy), ` +
+        `wrk core ${Math.round(measurement.generatorBusy * 100)}% busy, ${result.requests} requests in ${duration.toFixed(2)} s`,
+    );
+    return measurement;
+  } finally {
+    await stopServer(child);
+  }
 }
 
 async function signPool(emulator: CfAccessEmulator, count: number): Promise<string[]> {
   const pool: string[] = [];
   for (let i = 0; i < count; i += 64) {
-    const batch = Array.from({ length: Math.min(64, count - i) }, (_, j) =>
-      emulator.signToken({ email: `user${i + j}@example.com` }),
-    );
+    const batch = Array.from({ length: Math.min(64, count - i) }, (_, j) => emulator.signToken({ email: `user${i + j}@example.com` }));
     pool.push(...(await Promise.all(batch)));
+    if (pool.length % 20_480 === 0) {
+      console.log(`  ${pool.length} / ${count}`);
+    }
   }
   return pool;
 }
 
-function version(name: string): string {
-  const path = join(process.cwd(), 'node_modules', name, 'package.json');
-  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
-}
-
-function ratio(value: number | undefined, base: number | undefined): string {
-  return value && base ? (value / base).toFixed(2) : 'n/a';
-}
-
-function verdict(ok: boolean): string {
-  return ok ? 'met' : '**missed**';
+/** Runs a bench/ script on the server core and returns what it printed (a Markdown section). */
+function section(script: string, nodeFlags: string[] = []): string {
+  const run = spawnSync('taskset', ['-c', String(SETTINGS.serverCpu), process.execPath, ...nodeFlags, fileURLToPath(new URL(script, import.meta.url))], {
+    encoding: 'utf8',
+    env: process.env,
+    maxBuffer: 16 * 2 ** 20,
+  });
+  if (run.status !== 0) {
+    throw new Error(`${script} failed (${run.status}):\n${run.stdout}${run.stderr}`);
+  }
+  return run.stdout.trim();
 }
 
 async function main(): Promise<void> {
+  requireTools();
+  const loadAtStart = loadavg()[0] as number;
+  const ticksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
   const emulator = await CfAccessEmulator.start();
-  const { teamDomain, audience } = emulator.moduleOptions();
-  Object.assign(team, { teamDomain, audience });
-  Object.assign(joseTeam, { teamDomain, audience });
-  const cfAccess = () => [CfAccessModule.forRoot({ teamDomain, audience, globalGuard: true })];
-  const scenarios: Scenario[] = [
-    { key: 'a', label: 'unprotected route', imports: () => [], tokens: 'none' },
-    { key: 'b', label: 'CfAccessGuard, repeated token', imports: cfAccess, tokens: 'repeated' },
-    { key: 'c', label: 'CfAccessGuard, unique token per request', imports: cfAccess, tokens: 'unique' },
-    { key: 'd', label: '@nestjs/passport + passport-jwt + jwks-rsa, repeated token', imports: () => [PassportBaselineModule], tokens: 'repeated' },
-    { key: 'e', label: 'bare jose jwtVerify guard, unique token per request', imports: () => [JoseBaselineModule], tokens: 'unique' },
-  ];
-
-  console.log(`Signing ${UNIQUE_TOKENS} unique tokens…`);
-  const pool = await signPool(emulator, UNIQUE_TOKENS);
-  const poolDir = await mkdtemp(join(tmpdir(), 'nestjs-cf-access-bench-'));
-  process.env.BENCH_POOL_FILE = join(poolDir, 'tokens.json');
-  writeFileSync(process.env.BENCH_POOL_FILE, JSON.stringify(pool));
-  const repeated = await emulator.signToken({ email: 'repeat@example.com' });
+  const team = emulator.moduleOptions();
+  const directory = await mkdtemp(join(tmpdir(), 'nestjs-cf-access-bench-'));
   const measurements: Measurement[] = [];
-  for (let round = 1; round <= ROUNDS; round += 1) {
-    for (const adapter of ADAPTERS) {
-      for (const scenario of scenarios.filter(({ key }) => !ONLY || ONLY.includes(key))) {
-        const { url, app } = await startNest(adapter, scenario.imports());
-        try {
-          const { result, rps } = await measure(url, scenario, repeated, pool.length);
-          let entry = measurements.find((m) => m.adapter === adapter && m.scenario === scenario);
-          if (!entry) {
-            entry = { scenario, adapter, rps, rounds: [], p50: 0, p99: 0, requests: 0 };
-            measurements.push(entry);
-          }
-          entry.rounds.push(rps);
-          entry.rps = median(entry.rounds);
-          entry.p50 = Math.max(entry.p50, result.latency.p50);
-          entry.p99 = Math.max(entry.p99, result.latency.p99);
-          entry.requests += result.requests.total;
-          console.log(`round ${round}: ${adapter} (${scenario.key}) ${scenario.label}: ${Math.round(rps)} req/s`);
-        } finally {
-          await app.close();
-        }
+  try {
+    console.log(`Signing ${SETTINGS.uniqueTokens} unique tokens…`);
+    const pool = await signPool(emulator, SETTINGS.uniqueTokens);
+    const load: Load = {
+      repeated: await emulator.signToken({ email: 'repeat@example.com' }),
+      warmupFile: join(directory, 'warmup-tokens.txt'),
+      measureFile: join(directory, 'measure-tokens.txt'),
+      measureTokens: pool.length - WARMUP_TOKENS,
+    };
+    writeFileSync(load.warmupFile, `${pool.slice(0, WARMUP_TOKENS).join('\n')}\n`);
+    writeFileSync(load.measureFile, `${pool.slice(WARMUP_TOKENS).join('\n')}\n`);
+    // From here on this process (the emulator, serving the key set) shares the load core with wrk.
+    spawnSync('taskset', ['-a', '-p', '-c', String(SETTINGS.loadCpu), String(process.pid)], { stdio: 'ignore' });
+    const runs: [Stack, Scenario][] = [
+      ...CEILINGS.map((scenario): [Stack, Scenario] => ['raw', scenario]),
+      ...adapters.flatMap((adapter: Adapter) => scenarios.map((scenario): [Stack, Scenario] => [adapter, scenario])),
+    ];
+    for (let round = 1; round <= SETTINGS.rounds; round += 1) {
+      // Each round starts elsewhere in the list, so no row always follows the same one.
+      const shift = ((round - 1) * 3) % runs.length;
+      for (const [stack, scenario] of [...runs.slice(shift), ...runs.slice(0, shift)]) {
+        measurements.push(await measure(stack, scenario, round, team, load, ticksPerSecond));
       }
     }
+  } finally {
+    await emulator.close();
+    await rm(directory, { recursive: true, force: true });
   }
-  const raw = await rawJoseRate(teamDomain, audience, pool);
-  console.log(`raw jose jwtVerify: ${Math.round(raw)} verifications/s`);
-  await emulator.close();
-  await rm(poolDir, { recursive: true, force: true });
-  if (ONLY || ADAPTERS.length < ALL_ADAPTERS.length) {
-    console.log('A partial run (BENCH_ADAPTERS / BENCH_SCENARIOS): bench/RESULTS.md left as it was');
+  console.log('Token cache micro-benchmark and heap…');
+  const lru = section('lru.js');
+  const heap = section('lru-heap.js', ['--expose-gc']);
+  const markdown = report({
+    settings: SETTINGS,
+    measurements,
+    adapters,
+    scenarios,
+    lruSections: [lru, heap],
+    loadAverage: [loadAtStart, loadavg()[0] as number],
+    wrkVersion: spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]?.trim() ?? 'unknown',
+    root: ROOT,
+  });
+  if (partial) {
+    console.log(markdown);
+    console.log('A filtered run (BENCH_ADAPTERS / BENCH_SCENARIOS): bench/RESULTS.md left as it was');
     return;
   }
-  writeFileSync(join(process.cwd(), 'bench', 'RESULTS.md'), report(measurements, raw));
+  writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), markdown);
   console.log('Wrote bench/RESULTS.md');
-}
-
-function report(measurements: Measurement[], raw: number): string {
-  const rate = (adapter: Adapter, key: Scenario['key']) =>
-    measurements.find((m) => m.adapter === adapter && m.scenario.key === key)?.rps;
-  const rows = measurements.map((m) => {
-    const a = rate(m.adapter, 'a');
-    const d = rate(m.adapter, 'd');
-    const spread = `${Math.round(Math.min(...m.rounds))}–${Math.round(Math.max(...m.rounds))}`;
-    return `| ${m.adapter} | (${m.scenario.key}) ${m.scenario.label} | ${Math.round(m.rps)} | ${spread} | ${m.p50} | ${m.p99} | ${m.requests} | ${ratio(m.rps, a)} | ${ratio(m.rps, d)} |`;
-  });
-  const targets = ADAPTERS.map((adapter) => {
-    const [a = 0, b = 0, c = 0, d = 0, e = 0] = (['a', 'b', 'c', 'd', 'e'] as const).map((key) => rate(adapter, key) ?? 0);
-    return [
-      `| ${adapter} | (b) ≥ 0.90 × (a) | ${ratio(b, a)} | ${verdict(b >= 0.9 * a)} |`,
-      `| ${adapter} | (b) ≥ 1.5 × (d) | ${ratio(b, d)} | ${verdict(b >= 1.5 * d)} |`,
-      `| ${adapter} | (c) within 10% of raw jose jwtVerify (in process) | ${ratio(c, raw)} | ${verdict(c >= 0.9 * raw)} |`,
-      `| ${adapter} | (c) within 10% of (e), a bare jose guard over the same HTTP stack | ${ratio(c, e)} | ${verdict(c >= 0.9 * e)} |`,
-    ].join('\n');
-  });
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  return `# Benchmark results
-
-Generated by \`npm run bench\` on ${new Date().toISOString()}. Do not edit by hand: run it again.
-
-- Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}
-- Packages: @nestjs/core ${version('@nestjs/core')}, jose ${version('jose')}, @nestjs/passport ${version('@nestjs/passport')}, passport-jwt ${version('passport-jwt')}, jwks-rsa ${version('jwks-rsa')}, autocannon ${version('autocannon')}
-- Method: each scenario is a fresh Nest app in this process on 127.0.0.1, one GET route returning \`ok\`, loaded by
-  autocannon from a worker thread of the same process (so client and server each have a core) with ${CONNECTIONS} connections. ${ROUNDS} rounds, interleaved; the median counts. Timed runs: 2 s warm-up, then ${DURATION} s. Unique-token
-  runs: ${UNIQUE_TOKENS} requests, each with a token never seen by that app (RS256, 2048-bit, signed by the local Access
-  emulator). Every run must answer only 2xx, or the bench fails. Load generator and server share the machine's
-  cores, so absolute numbers are low; compare the ratios.
-- Raw jose: \`jwtVerify\` in process over the same ${UNIQUE_TOKENS} tokens, ${CONNECTIONS} at a time: **${Math.round(raw)} verifications/s**.
-
-| adapter | scenario | req/s (median) | rounds (min–max) | p50 ms (worst) | p99 ms (worst) | requests | × (a) | × (d) |
-|---|---|---:|---:|---:|---:|---:|---:|---:|
-${rows.join('\n')}
-
-## Targets
-
-| adapter | target | ratio | result |
-|---|---|---:|---|
-${targets.join('\n')}
-`;
 }
 
 await main();

@@ -46,6 +46,9 @@ export class CfAccessService {
    * @throws CfAccessUnavailableException when no key is known and the key endpoint cannot be reached.
    */
   async verify(token: string): Promise<CfAccessIdentity> {
+    if (typeof token !== 'string') {
+      throw new CfAccessUnauthorizedException('missing_token');
+    }
     const hit = this.verified?.get(token);
     if (hit) {
       if (this.keys.isFreshKey(hit.kid, hit.key)) {

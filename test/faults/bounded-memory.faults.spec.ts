@@ -47,8 +47,8 @@ function internals(moduleRef: TestingModule): Internals {
   return { verified: service.verified, identities: provider.store, identityInFlight: provider.inFlight };
 }
 
-/** The keys of an LRU, oldest first (its private map, read without touching the order). */
-const lruKeys = (lru: ExpiringLru<unknown>) => [...(lru as unknown as { entries: Map<string, unknown> }).entries.keys()];
+/** The keys of an LRU, oldest first (read without touching the order). */
+const lruKeys = (lru: ExpiringLru<unknown>) => [...lru.keys()];
 
 /** `global.gc`, or V8's gc exposed at run time (Jest gives tests no --expose-gc); `undefined` if neither works. */
 function obtainGc(): (() => void) | undefined {

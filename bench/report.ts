@@ -1,0 +1,233 @@
+/** Renders bench/RESULTS.md from what bench/run.ts measured, with the machine it ran on. */
+import { readFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { type Adapter, CEILINGS, type Scenario, SCENARIOS, type Stack, TARGETS } from './scenarios.js';
+
+/** How the run was configured. */
+export interface RunSettings {
+  quick: boolean;
+  rounds: number;
+  duration: number;
+  warmup: number;
+  connections: number;
+  uniqueTokens: number;
+  serverCpu: number;
+  loadCpu: number;
+}
+
+/** One measured wrk run against one server. */
+export interface Measurement {
+  stack: Stack;
+  scenario: string;
+  round: number;
+  rps: number;
+  requests: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Server process CPU time (user + system, all threads) over the run, per request. */
+  serverCpuUsPerRequest: number;
+  /** Server CPU time over wall time: ~1 when the server's core is saturated. */
+  serverBusy: number;
+  /** wrk's CPU time over wall time: well under 1 when the generator has room to spare. */
+  generatorBusy: number;
+}
+
+export interface ReportInput {
+  settings: RunSettings;
+  measurements: Measurement[];
+  adapters: readonly Adapter[];
+  scenarios: Scenario[];
+  /** Markdown from bench/lru.ts and bench/lru-heap.ts. */
+  lruSections: string[];
+  /** 1-minute load average at the start and at the end of the run. */
+  loadAverage: [number, number];
+  wrkVersion: string;
+  /** The repository, for package versions. */
+  root: string;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** `median (min–max)` of `values`, each formatted by `format`; `n/a` for none. */
+function spread(values: number[], format: (value: number) => string): string {
+  if (values.length === 0) {
+    return 'n/a';
+  }
+  const text = format(median(values));
+  return values.length === 1 ? text : `${text} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+}
+
+/** The share of its core a server under load must use for its row to count as server-bound. */
+const SATURATED = 0.9;
+
+const fixed = (digits: number) => (value: number) => value.toFixed(digits);
+const whole = (value: number) => Math.round(value).toLocaleString('en');
+const percent = (value: number) => `${Math.round(value * 100)}%`;
+
+/** Per-round ratios of `row` to `base` on `stack` (both measured in the same round). */
+function ratios(measurements: Measurement[], stack: Stack, row: string, base: string): number[] {
+  const of = (scenario: string, round: number) =>
+    measurements.find((m) => m.stack === stack && m.scenario === scenario && m.round === round);
+  return measurements
+    .filter((m) => m.stack === stack && m.scenario === row)
+    .flatMap((m) => {
+      const reference = of(base, m.round);
+      return reference ? [m.rps / reference.rps] : [];
+    });
+}
+
+function version(root: string, name: string): string {
+  try {
+    const path = join(root, 'node_modules', name, 'package.json');
+    return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+function cpuModel(): string {
+  try {
+    return /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  } catch {
+    return cpus()[0]?.model ?? 'unknown CPU';
+  }
+}
+
+export function report(input: ReportInput): string {
+  const { settings, measurements, adapters, scenarios } = input;
+  const of = (stack: Stack, scenario: string) => measurements.filter((m) => m.stack === stack && m.scenario === scenario);
+  const packages = [
+    '@nestjs/core',
+    '@nestjs/platform-express',
+    'express',
+    '@nestjs/platform-fastify',
+    'fastify',
+    'jose',
+    '@nestjs/passport',
+    'passport',
+    'passport-jwt',
+    'jwks-rsa',
+  ].map((name) => `${name} ${version(input.root, name)}`);
+
+  const ceilingRows = CEILINGS.map((scenario) => {
+    const runs = of('raw', scenario.key);
+    return `| ${scenario.label} | ${spread(runs.map((m) => m.rps), whole)} | ${spread(runs.map((m) => m.generatorBusy), percent)} | ${spread(runs.map((m) => m.serverBusy), percent)} |`;
+  });
+  const nestRuns = measurements.filter((m) => m.stack !== 'raw');
+  const busiestGenerator = nestRuns.length ? Math.max(...nestRuns.map((m) => m.generatorBusy)) : 0;
+  /** The fastest Nest run with `tokens`, as a share of the median ceiling `key`. */
+  const shareOfCeiling = (tokens: Scenario['tokens'], key: string) => {
+    const runs = nestRuns.filter((m) => scenarios.find((s) => s.key === m.scenario)?.tokens === tokens);
+    const ceilings = of('raw', key);
+    return runs.length && ceilings.length ? percent(Math.max(...runs.map((m) => m.rps)) / median(ceilings.map((m) => m.rps))) : 'n/a';
+  };
+
+  /** A row whose server core was not saturated: something other than the server limited it. */
+  const mark = (runs: Measurement[]) => (runs.length && median(runs.map((m) => m.serverBusy)) < SATURATED ? ' †' : '');
+  const throughput = adapters.flatMap((adapter) =>
+    scenarios.map((scenario) => {
+      const column = (base: string) =>
+        base === scenario.key ? '—' : spread(ratios(measurements, adapter, scenario.key, base), fixed(2));
+      return `| ${adapter} | ${scenario.label}${mark(of(adapter, scenario.key))} | ${spread(of(adapter, scenario.key).map((m) => m.rps), whole)} | ${column('unprotected')} | ${column('noop')} | ${column('jose')} | ${column('passport')} |`;
+    }),
+  );
+  const costs = adapters.flatMap((adapter) =>
+    scenarios.map((scenario) => {
+      const runs = of(adapter, scenario.key);
+      const cell = (pick: (m: Measurement) => number, format: (value: number) => string) =>
+        runs.length ? format(median(runs.map(pick))) : 'n/a';
+      return `| ${adapter} | ${scenario.label}${mark(runs)} | ${cell((m) => m.p50Ms, fixed(2))} | ${cell((m) => m.p99Ms, fixed(2))} | ${cell((m) => m.serverCpuUsPerRequest, fixed(1))} | ${cell((m) => m.serverBusy, percent)} | ${cell((m) => m.generatorBusy, percent)} | ${cell((m) => m.requests, whole)} | ${cell((m) => m.seconds, fixed(1))} |`;
+    }),
+  );
+  const label = (key: string) => SCENARIOS.find((s) => s.key === key)?.short ?? key;
+  const targets = adapters.flatMap((adapter) =>
+    TARGETS.map(({ row, base, factor }) => {
+      const values = ratios(measurements, adapter, row, base);
+      const verdict = values.length === 0 ? 'n/a' : median(values) >= factor ? 'met' : '**missed**';
+      const met = `${verdict}${mark(of(adapter, row)) || mark(of(adapter, base))}`;
+      return `| ${adapter} | ${label(row)} ≥ ${factor.toFixed(2)} × ${label(base)} | ${spread(values, fixed(2))} | ${met} |`;
+    }),
+  );
+  const [loadStart, loadEnd] = input.loadAverage;
+  const cores = cpus().length;
+  const banner = settings.quick
+    ? `\n> **Quick run (\`BENCH_QUICK=1\`): ${settings.rounds} round of ${settings.duration} s, a check that the instrument works, not a measurement.** Run \`npm run bench\` on a quiet machine for numbers.\n`
+    : '';
+  const loadWarning =
+    Math.max(loadStart, loadEnd) > 0.5
+      ? ` **The machine was not idle** (other work competes with the pinned server and wrk): treat the numbers with suspicion.`
+      : '';
+
+  return `# Benchmark results
+
+Generated by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}. Do not edit by hand: run it again.
+${banner}
+## Machine
+
+- CPU: ${cpuModel()}, ${cores} cores; ${Math.round(totalmem() / 2 ** 30)} GiB; Linux ${release()}
+- Node ${process.version}; ${input.wrkVersion}
+- Packages: ${packages.join(', ')}
+- 1-minute load average: ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end.${loadWarning}
+
+## Method
+
+Each server is a child process (bench/server.ts) pinned with \`taskset\` to core ${settings.serverCpu}: a Nest app with one
+global guard and two routes answering \`ok\` (\`/plain\`, and \`/identity\` with a \`@CfIdentity()\` parameter), or bare
+\`node:http\` for the generator's ceiling. wrk runs pinned to core ${settings.loadCpu} (1 thread, ${settings.connections} connections),
+as does this script with the Access emulator serving the key set. Every request carries a token header, on the
+unprotected and no-op rows too, so every row parses the same bytes: one repeated token, or, for *unique* rows, a
+token never sent before in that run (bench/wrk.lua reads ${settings.uniqueTokens.toLocaleString('en')} pre-signed RS256 tokens from a file,
+one per request; a run that would reuse one fails). Every server is new: ${settings.warmup} s of warm-up
+(JIT, key fetch; unique rows warm up on tokens of their own), then the measured run: ${settings.duration} s, shorter for a unique
+row when its warm-up rate says the tokens would not last. Any error or non-2xx answer fails the bench.
+${settings.rounds} ${settings.rounds === 1 ? 'round' : 'rounds, interleaved (each round starts at another row)'}; a ratio is taken within a round, then the
+median and the range over rounds. Latency is wrk's distribution; *server CPU* is the server process's
+utime + stime from \`/proc/<pid>/stat\` over the measured run, divided by its requests; *busy* is CPU time over wall time
+(~100% on the server core means the server is what limits the row).
+
+## Generator ceiling
+
+| ceiling | req/s | wrk core busy | server core busy |
+|---|---:|---:|---:|
+${ceilingRows.join('\n')}
+
+The fastest Nest run with a repeated token reached ${shareOfCeiling('repeated', 'ceiling')} of the first ceiling, the fastest
+with unique tokens ${shareOfCeiling('unique', 'ceiling-unique')} of the second; wrk's core was at most ${percent(busiestGenerator)} busy on any Nest run.
+
+## Throughput
+
+req/s and ratios: median (min–max) over rounds; each ratio within its round. † marks a row whose server core was
+less than ${percent(SATURATED)} busy (median): the server did not have its core to itself, or something else limited it, so
+that row measures the machine rather than the server.${measurements.some((m) => m.serverBusy < SATURATED) ? '' : ' No row is marked.'}
+
+| adapter | scenario | req/s | × unprotected | × no-op guard | × bare jose | × passport |
+|---|---|---:|---:|---:|---:|---:|
+${throughput.join('\n')}
+
+## Latency and CPU
+
+Medians over rounds.
+
+| adapter | scenario | p50 ms | p99 ms | server CPU µs/req | server core busy | wrk core busy | requests/run | s/run |
+|---|---|---:|---:|---:|---:|---:|---:|---:|
+${costs.join('\n')}
+
+## Targets (issue 14)
+
+Met when the median of the per-round ratios reaches the target; † as above (either row).
+
+| adapter | target | measured | met |
+|---|---|---:|---|
+${targets.join('\n')}
+
+## Token cache
+
+${input.lruSections.join('\n\n')}
+`;
+}
