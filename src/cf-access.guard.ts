@@ -57,19 +57,45 @@ export class CfAccessGuard implements CanActivate {
   ) {}
 
   /**
-   * Stores the identity on the request and returns `true`, or throws.
+   * Stores the identity on the request and returns `true`, or throws. A token verified before, on a
+   * route without predicates and without a `userResolver`, is admitted synchronously (no promise).
    * @throws CfAccessUnauthorizedException (401) for a missing or invalid token.
    * @throws CfAccessForbiddenException (403) when a predicate or `allowServiceTokens: false` refuses.
    * @throws CfAccessUnavailableException (503) when the team's keys cannot be had.
    */
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const { isPublic, optional, predicates, route } = this.policyOf(context);
-    if (isPublic) {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    const policy = this.policyOf(context);
+    if (policy.isPublic) {
       return true;
     }
-    const request = this.getRequest(context);
+    let request: CfAccessRequest;
+    let token: string | undefined;
     try {
-      const token = this.extractToken(request);
+      request = this.getRequest(context);
+      token = this.extractToken(request);
+    } catch (error) {
+      return this.refuse(context, policy.route, error); // a rejected promise, never a synchronous throw
+    }
+    return this.admitCached(request, token, policy) || this.judge(context, request, token, policy);
+  }
+
+  /** The fast path: admits a cached token that nothing else (predicates, `userResolver`, `allowServiceTokens`) must judge. */
+  private admitCached(request: CfAccessRequest, token: string | undefined, policy: RoutePolicy): boolean {
+    if (token === undefined || policy.predicates.length > 0 || this.users.resolver !== undefined) {
+      return false;
+    }
+    const identity = this.cfAccess.cachedIdentity(token);
+    if (identity === undefined || (!this.options.allowServiceTokens && isServiceTokenIdentity(identity))) {
+      return false;
+    }
+    request[CF_ACCESS_IDENTITY_KEY] = identity;
+    rememberAccess(request, { token, identity });
+    return true;
+  }
+
+  private async judge(context: ExecutionContext, request: CfAccessRequest, token: string | undefined, policy: RoutePolicy): Promise<boolean> {
+    const { optional, predicates, route } = policy;
+    try {
       const identity = optional ? await this.identifyOptionally(token, route) : this.admit(await this.identify(token));
       request[CF_ACCESS_IDENTITY_KEY] = identity; // before the user lookup: a refusal's error page can tell who signed in
       const access =
@@ -81,16 +107,21 @@ export class CfAccessGuard implements CanActivate {
         await this.checkAll(predicates, access, context, request, route);
       }
     } catch (error) {
-      if (error instanceof HttpException) {
-        this.logger.debug(`Refused ${route}: ${error.getStatus()} ${reasonOf(error) ?? error.message}`);
-        const reason = reasonOf(error);
-        if (reason !== undefined) {
-          this.metrics.record({ reason, status: error.getStatus(), route, contextType: context.getType() });
-        }
-      }
-      throw await errorForContext(context, error);
+      return this.refuse(context, route, error);
     }
     return true;
+  }
+
+  /** Logs and counts a refusal, then throws it in the shape of the context (HTTP, GraphQL, WebSocket). */
+  private async refuse(context: ExecutionContext, route: string, error: unknown): Promise<never> {
+    if (error instanceof HttpException) {
+      const reason = reasonOf(error);
+      this.logger.debug(`Refused ${route}: ${error.getStatus()} ${reason ?? error.message}`);
+      if (reason !== undefined) {
+        this.metrics.record({ reason, status: error.getStatus(), route, contextType: context.getType() });
+      }
+    }
+    throw await errorForContext(context, error);
   }
 
   /**

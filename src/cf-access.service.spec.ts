@@ -31,22 +31,38 @@ describe('CfAccessService: the verified-token cache', () => {
     return { cfAccess: moduleRef.get(CfAccessService), store, fullVerifications: () => getKey.mock.calls.length };
   }
 
-  it('verifies a repeated token once, and answers repeats from the cache', async () => {
+  it('verifies a repeated token twice (it is cached on its second sighting), and answers later repeats from the cache', async () => {
     const { cfAccess, fullVerifications } = await service();
     const token = await keys.sign({ email: 'cached@example.com' });
     for (let i = 0; i < 5; i += 1) {
       await expect(cfAccess.verify(token)).resolves.toMatchObject({ email: 'cached@example.com' });
     }
-    expect(fullVerifications()).toBe(1);
+    expect(fullVerifications()).toBe(2);
+    expect(cfAccess.cachedIdentity(token)).toMatchObject({ email: 'cached@example.com' });
   });
 
-  it('returns a fresh claims object each time, so one request cannot change another', async () => {
+  it('never retains a token seen once: cachedIdentity() knows it only after a second verification', async () => {
     const { cfAccess } = await service();
-    const token = await keys.sign({ groups: ['eng'] });
+    const token = await keys.sign();
+    await cfAccess.verify(token);
+    expect(cfAccess.cachedIdentity(token)).toBeUndefined();
+    await cfAccess.verify(token);
+    expect(cfAccess.cachedIdentity(token)).toBeDefined();
+  });
+
+  it('returns deeply frozen claims, so one request cannot change what another sees', async () => {
+    const { cfAccess } = await service();
+    const token = await keys.sign({ groups: ['eng'], custom: { team: 'core' } });
     const first = await cfAccess.verify(token);
-    first.email = 'mallory@example.com';
-    (first.groups as string[]).push('admins');
-    await expect(cfAccess.verify(token)).resolves.toMatchObject({ email: 'user@example.com', groups: ['eng'] });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(() => {
+      first.email = 'mallory@example.com';
+    }).toThrow(TypeError);
+    expect(() => (first.groups as string[]).push('admins')).toThrow(TypeError);
+    expect(Object.isFrozen(first.custom)).toBe(true);
+    for (let i = 0; i < 3; i += 1) {
+      await expect(cfAccess.verify(token)).resolves.toMatchObject({ email: 'user@example.com', groups: ['eng'] });
+    }
   });
 
   it('re-checks the clock on a hit: a cached token is refused once expired beyond the tolerance', async () => {
@@ -84,12 +100,15 @@ describe('CfAccessService: the verified-token cache', () => {
     const tokens = await Promise.all(Array.from({ length: 4 }, (_, i) => keys.sign({ email: `u${i}@example.com` })));
     for (const token of tokens) {
       await cfAccess.verify(token);
+      await cfAccess.verify(token); // the second sighting caches it
     }
-    expect(fullVerifications()).toBe(4);
+    expect(fullVerifications()).toBe(8);
     await cfAccess.verify(tokens[3] as string);
-    expect(fullVerifications()).toBe(4);
+    expect(fullVerifications()).toBe(8);
+    expect(cfAccess.cachedIdentity(tokens[1] as string)).toBeDefined();
+    expect(cfAccess.cachedIdentity(tokens[0] as string)).toBeUndefined();
     await cfAccess.verify(tokens[0] as string);
-    expect(fullVerifications()).toBe(5);
+    expect(fullVerifications()).toBe(9);
   });
 
   it('tokenCacheSize: 0 verifies every time', async () => {

@@ -7,6 +7,7 @@ import { type ResolvedCfAccessOptions } from './cf-access.options.js';
 import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js';
 import { type CfAccessIdentity } from './identity/cf-access-identity.js';
 import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
+import { deepFreeze } from './identity/deep-freeze.js';
 import { fullIdentityOf, verifiedTokenOf } from './identity/request-access.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
 import { type CfAccessLoginUrlOptions, loginUrl, logoutUrl } from './session/access-urls.js';
@@ -22,21 +23,24 @@ const FORWARD_HEADER = 'Cf-Access-Jwt-Assertion';
  * Verifies Cloudflare Access tokens; for use in guards, filters, middleware and views.
  *
  * Verified tokens are remembered (a bounded LRU of `tokenCacheSize`, keyed by the exact token,
- * each entry living until the token's `exp`), so a repeat request skips the RSA work: it re-checks
- * the claims against the clock and that the very key that verified it is still published under its
- * `kid` and fresh; an entry whose key is gone or replaced is dropped and the token verified again.
+ * each entry living until the token's `exp`; a token is admitted on its second verification, so
+ * a stream of never-repeated tokens is not retained), and a repeat request skips the RSA work: it
+ * checks that the very key that verified the token is still published under its `kid` and fresh;
+ * an entry whose key is gone or replaced is dropped and the token verified again. Claims objects
+ * are deeply frozen and shared: no request can change what another sees.
  */
 @Injectable()
 export class CfAccessService {
-  /** Verified tokens → the key that verified them and their claims as JSON (parsed anew for every request). */
-  private readonly verified: ExpiringLru<{ kid: string; key: CryptoKey; claims: string }> | undefined;
+  /** Verified tokens → the key that verified them and their (deeply frozen) claims. */
+  private readonly verified: ExpiringLru<{ kid: string; key: CryptoKey; claims: CfAccessIdentity }> | undefined;
 
   constructor(
     @Inject(CF_ACCESS_OPTIONS) private readonly options: ResolvedCfAccessOptions,
     private readonly keys: CfAccessKeyStore,
     private readonly identities: CfAccessIdentityProvider,
   ) {
-    this.verified = options.tokenCacheSize > 0 ? new ExpiringLru(options.tokenCacheSize) : undefined;
+    this.verified =
+      options.tokenCacheSize > 0 ? new ExpiringLru(options.tokenCacheSize, { admitOnSecondSighting: true }) : undefined;
   }
 
   /**
@@ -46,19 +50,25 @@ export class CfAccessService {
    * @throws CfAccessUnavailableException when no key is known and the key endpoint cannot be reached.
    */
   async verify(token: string): Promise<CfAccessIdentity> {
-    if (typeof token !== 'string') {
-      throw new CfAccessUnauthorizedException('missing_token');
+    return this.cachedIdentity(token) ?? this.verifyFully(token);
+  }
+
+  /**
+   * The claims of `token` when it was verified before and its entry still holds (not past `exp`,
+   * its key still published and fresh): synchronous, never a fetch or an RSA operation. `undefined`
+   * means "not known": `verify` decides. A token is cached only after passing every rule, and no
+   * rule but `exp` can change with time, so a hit needs no other check.
+   */
+  cachedIdentity(token: string): CfAccessIdentity | undefined {
+    const hit = typeof token === 'string' ? this.verified?.get(token) : undefined;
+    if (hit === undefined) {
+      return undefined;
     }
-    const hit = this.verified?.get(token);
-    if (hit) {
-      if (this.keys.isFreshKey(hit.kid, hit.key)) {
-        const claims = JSON.parse(hit.claims) as Record<string, unknown>;
-        checkClaims(claims, this.options, Date.now() / 1000);
-        return claims;
-      }
-      this.verified?.delete(token);
+    if (this.keys.isFreshKey(hit.kid, hit.key)) {
+      return hit.claims;
     }
-    return this.verifyFully(token);
+    this.verified?.delete(token);
+    return undefined;
   }
 
   private async verifyFully(token: string): Promise<CfAccessIdentity> {
@@ -75,11 +85,12 @@ export class CfAccessService {
     }
     const now = Date.now();
     checkClaims(claims, this.options, now / 1000);
-    const ttl = claims.exp * 1000 - now;
+    const identity = deepFreeze(claims);
+    const ttl = identity.exp * 1000 - now;
     if (ttl > 0) {
-      this.verified?.set(token, { kid, key, claims: JSON.stringify(claims) }, ttl);
+      this.verified?.set(token, { kid, key, claims: identity }, ttl);
     }
-    return claims;
+    return identity;
   }
 
   /**

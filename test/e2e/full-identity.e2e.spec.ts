@@ -66,13 +66,18 @@ class ProfileController {
     return { identity: await this.cfAccess.getIdentity(request) };
   }
 
-  /** A handler that mutates what it was given: no other request may see the change. */
+  /** A handler that mutates what it was given: no other request may see the change (claims are frozen). */
   @Get('tamper')
   tamper(@CfFullIdentity() full: CfAccessFullIdentity, @CfIdentity() identity: CfAccessIdentity) {
     full.groups?.push('admins');
     full.name = 'Mallory';
-    identity.email = 'mallory@example.com';
-    return { tampered: true };
+    let claimsRefused = false;
+    try {
+      identity.email = 'mallory@example.com';
+    } catch (error) {
+      claimsRefused = error instanceof TypeError;
+    }
+    return { tampered: true, claimsRefused };
   }
 
   @Get('email')
@@ -159,10 +164,11 @@ describe.each(ADAPTERS)('full identity over HTTP, against the emulator (%s)', (a
     expect(emulator.identityRequests).toBe(before);
   });
 
-  it('gives each request its own copy: a handler mutating its full identity or claims changes nothing for the next', async () => {
+  it('a handler mutating its full identity (its own copy) or claims (frozen) changes nothing for the next request', async () => {
     const token = await emulator.signToken({ email: 'staff@example.com', name: 'Sam', groups: ['staff'] });
     expect(await app.get('/full', jwt(token))).toMatchObject({ status: 200, body: { name: 'Sam', groups: ['staff'] } });
-    expect(await app.get('/tamper', jwt(token))).toMatchObject({ status: 200, body: { tampered: true } });
+    expect(await app.get('/tamper', jwt(token))).toMatchObject({ status: 200, body: { tampered: true, claimsRefused: true } });
+    expect(await app.get('/tamper', jwt(token))).toMatchObject({ status: 200, body: { tampered: true, claimsRefused: true } });
     expect(await app.get('/admins', jwt(token))).toMatchObject({ status: 403, body: { reason: 'identity_rejected' } });
     expect(await app.get('/full', jwt(token))).toMatchObject({ status: 200, body: { name: 'Sam', groups: ['staff'] } });
     expect(await app.get('/email', jwt(token))).toMatchObject({ status: 200, body: { email: 'staff@example.com' } });
