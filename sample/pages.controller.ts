@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Req } from '@nestjs/common';
+import { Controller, Get, Header, Headers, Req } from '@nestjs/common';
 import {
   type CfAccessFullIdentity,
   type CfAccessIdentity,
@@ -38,7 +38,14 @@ export class PagesController {
 
   @Get('profile')
   @Header('content-type', 'text/html; charset=utf-8')
-  profile(@CfIdentity() identity: CfAccessIdentity, @CfFullIdentity() full: CfAccessFullIdentity): string {
+  profile(
+    @CfIdentity() identity: CfAccessIdentity,
+    @CfFullIdentity() full: CfAccessFullIdentity,
+    @Headers('x-forwarded-host') forwardedHost: string | undefined,
+    @Headers('host') host: string,
+  ): string {
+    // The host the browser sees: the edge's (Cloudflare's or the emulator's proxy) when it forwards.
+    const switchUser = this.cfAccess.loginUrl({ hostname: forwardedHost ?? host, redirectUrl: '/profile' });
     const groups = (full.groups ?? []).map((group) => (typeof group === 'string' ? group : (group.name ?? group.id)));
     return layout(
       'Profile',
@@ -46,7 +53,8 @@ export class PagesController {
 <p>From get-identity: <span id="name">${escapeHtml(full.name ?? '')}</span>, groups
 <span id="groups">${escapeHtml(groups.join(', ') || 'none')}</span>, signed in with ${escapeHtml(full.idp?.type ?? 'unknown')}.</p>
 <h2>Verified token claims</h2>${claimsTable(identity)}
-<p><a id="logout" href="${escapeHtml(this.cfAccess.logoutUrl())}">Log out</a></p>`,
+<p><a id="logout" href="${escapeHtml(this.cfAccess.logoutUrl())}">Log out</a> ·
+<a id="switch-user" href="${escapeHtml(switchUser)}">Log in as someone else</a> (after logging out)</p>`,
       identity,
       this.cfAccess.logoutUrl(),
     );

@@ -77,6 +77,11 @@ describeWithChromium('browser test')('sample app in a real browser (emulator pro
     const profile = await page.goto(`${sample.url}/profile`);
     expect(profile?.status()).toBe(200);
     await expect(page.locator('#email').textContent()).resolves.toBe('user@example.com');
+    const switchUser = await page.locator('#switch-user').getAttribute('href');
+    const login = new URL(switchUser ?? '');
+    expect(login.pathname).toBe(`/cdn-cgi/access/login/${new URL(sample.url).host}`);
+    expect(login.searchParams.get('redirect_url')).toBe('/profile');
+    expect(login.searchParams.get('kid')).toMatch(/^[0-9a-f]{64}$/);
 
     await page.locator('#logout').click();
     await expect(page.locator('h1').textContent()).resolves.toBe('You have been logged out');
@@ -85,6 +90,12 @@ describeWithChromium('browser test')('sample app in a real browser (emulator pro
     const after = await page.goto(`${sample.url}/profile`);
     expect(after?.status()).toBe(401);
     await expect(page.locator('h1').textContent()).resolves.toBe('Sign in to continue');
+
+    // CfAccessService.loginUrl() in Cloudflare's format, served by the emulator: log in, land on the path.
+    await page.goto(login.href);
+    await page.getByRole('button', { name: 'Log in as Ada Admin (admin@example.com)' }).click();
+    await page.waitForURL(`${sample.url}/profile`);
+    await expect(page.locator('#email').textContent()).resolves.toBe('admin@example.com');
     await page.context().close();
   });
 });
