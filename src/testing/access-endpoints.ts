@@ -121,7 +121,7 @@ export async function serveAccessPath(
     case `${ACCESS_PREFIX}get-identity`:
       return getIdentity(team, req, res);
     case `${ACCESS_PREFIX}logout`:
-      return sendHtml(res, 200, loggedOutPage(), { 'set-cookie': `${SESSION_COOKIE}=; ${COOKIE_ATTRIBUTES}; Max-Age=0` });
+      return sendHtml(res, 200, loggedOutPage(withLogin), { 'set-cookie': `${SESSION_COOKIE}=; ${COOKIE_ATTRIBUTES}; Max-Age=0` });
     case `${ACCESS_PREFIX}login`:
       if (withLogin) {
         return login(team, req, res, searchParams);

@@ -42,10 +42,14 @@ export function loginPage(redirectUrl: string, users: readonly CfAccessEmulatorU
   );
 }
 
-/** The page `/cdn-cgi/access/logout` answers with. */
-export function loggedOutPage(): string {
+/**
+ * The page `/cdn-cgi/access/logout` answers with. On an edge proxy (`onApp`) it links back to the
+ * app; on the team domain there is no app to go back to (as at Cloudflare), so it says where to go.
+ */
+export function loggedOutPage(onApp: boolean): string {
+  const next = onApp ? '<a href="/">Log in again</a>' : 'Open your application again to log in.';
   return page(
     'Logged out · Cloudflare Access',
-    `<h1>You have been logged out</h1><p>Your <code>CF_Authorization</code> cookie was cleared.</p><p><a href="/">Log in again</a></p>`,
+    `<h1>You have been logged out</h1><p>Your <code>CF_Authorization</code> cookie was cleared.</p><p>${next}</p>`,
   );
 }

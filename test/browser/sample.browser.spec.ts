@@ -85,6 +85,8 @@ describeWithChromium('browser test')('sample app in a real browser (emulator pro
 
     await page.locator('#logout').click();
     await expect(page.locator('h1').textContent()).resolves.toBe('You have been logged out');
+    // logoutUrl() is on the team domain: no dead "Log in again" link to the emulator's own root.
+    await expect(page.getByText('Open your application again to log in.').count()).resolves.toBe(1);
     expect((await page.context().cookies()).some((cookie) => cookie.name === 'CF_Authorization')).toBe(false);
 
     const after = await page.goto(`${sample.url}/profile`);
