@@ -684,19 +684,23 @@ describe('CfAccessKeyStore', () => {
     it('keeps the key object of an unchanged key across refreshes, and replaces a kid republished with other material', async () => {
       const other = server.currentKey;
       server.published = [good];
-      const store = storeFor({ cacheMaxAge: 1, cooldown: 1 });
+      freezeClock();
+      const store = storeFor({ cacheMaxAge: 1_000, cooldown: 1_000 });
       const first = await store.getKey(good.kid);
-      await sleep(5);
+      advanceClock(1_000); // stale, and the cooldown is over: the next lookup refetches
       expect(await store.getKey(good.kid)).toBe(first);
+      expect(server.certsRequests).toBe(2);
       expect(store.isFreshKey(good.kid, first)).toBe(true);
 
       server.published = [entry(good.kid, { ...other.publicJwk, kid: good.kid }, other)];
-      await sleep(5);
+      advanceClock(1_000);
       const republished = await store.getKey(good.kid);
 
+      expect(server.certsRequests).toBe(3);
       expect(republished).not.toBe(first);
       expect(await verifies(republished, other)).toBe(true);
       expect(store.isFreshKey(good.kid, first)).toBe(false);
+      expect(store.isFreshKey(good.kid, republished)).toBe(true);
     });
   });
 });
