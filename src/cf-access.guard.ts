@@ -98,12 +98,12 @@ export class CfAccessGuard implements CanActivate {
     try {
       const identity = optional ? await this.identifyOptionally(token, route) : this.admit(await this.identify(token));
       request[CF_ACCESS_IDENTITY_KEY] = identity; // before the user lookup: a refusal's error page can tell who signed in
-      const access =
-        identity !== undefined && token !== undefined
-          ? await this.withUser(request, { token, identity }, context, optional, route)
-          : undefined;
+      let access: VerifiedAccess | undefined = identity === undefined || token === undefined ? undefined : { token, identity };
+      if (access !== undefined && this.users.resolver !== undefined) {
+        access = await this.withUser(request, access, context, this.users.resolver, optional, route);
+      }
       this.remember(request, access);
-      if (access !== undefined) {
+      if (access !== undefined && predicates.length > 0) {
         await this.checkAll(predicates, access, context, request, route);
       }
     } catch (error) {
@@ -193,8 +193,8 @@ export class CfAccessGuard implements CanActivate {
   }
 
   /**
-   * `access` with the app user of its identity, when a `userResolver` is configured: `undefined` (anonymous)
-   * for an identity without a user on an `@OptionalIdentity()` route. The user is looked up once per
+   * `access` with the app user of its identity from `resolver`: `undefined` (anonymous) for an
+   * identity without a user on an `@OptionalIdentity()` route. The user is looked up once per
    * request (every guard run for it shares the lookup); on WebSockets, whose handshake outlives a
    * message, once per message.
    * @throws CfAccessForbiddenException `user_not_found` for an identity without a user on other routes.
@@ -204,13 +204,10 @@ export class CfAccessGuard implements CanActivate {
     request: CfAccessRequest,
     access: VerifiedAccess,
     context: ExecutionContext,
+    resolver: CfAccessUserResolver,
     optional: boolean,
     route: string,
   ): Promise<VerifiedAccess | undefined> {
-    const { resolver } = this.users;
-    if (resolver === undefined) {
-      return access;
-    }
     const lookup = () => this.resolveUser(resolver, access.identity, context, route);
     const user = await (context.getType() === 'ws' ? lookup() : userLookupOf(request, access.token, lookup));
     if (user !== null) {
@@ -268,9 +265,6 @@ export class CfAccessGuard implements CanActivate {
     request: CfAccessRequest,
     route: string,
   ): Promise<void> {
-    if (predicates.length === 0) {
-      return;
-    }
     const tools: CfAccessPredicateTools = {
       fullIdentity: () => fullIdentityOf(request, this.loadFullIdentity) as Promise<CfAccessFullIdentity>,
       user: <TUser>() => access.user as TUser | undefined,

@@ -49,8 +49,9 @@ export class CfAccessService {
    * @throws CfAccessUnauthorizedException with the first failing rule's `reason` (DESIGN §3).
    * @throws CfAccessUnavailableException when no key is known and the key endpoint cannot be reached.
    */
-  async verify(token: string): Promise<CfAccessIdentity> {
-    return this.cachedIdentity(token) ?? this.verifyFully(token);
+  verify(token: string): Promise<CfAccessIdentity> {
+    const cached = this.cachedIdentity(token);
+    return cached === undefined ? this.verifyFully(token) : Promise.resolve(cached);
   }
 
   /**

@@ -27,8 +27,9 @@ type Holder = {
 };
 
 /** Remembers the token the guard verified for `request`, its identity and the app user. */
-export function rememberAccess(request: object, access: VerifiedAccess): void {
-  (request as Holder)[ACCESS] = { ...access };
+export function rememberAccess(request: object, { token, identity, user }: VerifiedAccess): void {
+  const access: RequestAccess = { token, identity, user, fullIdentity: undefined };
+  (request as Holder)[ACCESS] = access;
 }
 
 /** Remembers that the guard left `request` anonymous: nothing may load an identity for it later. */

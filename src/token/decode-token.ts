@@ -1,4 +1,3 @@
-import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { MAX_TOKEN_LENGTH } from '../cf-access.constants.js';
 import { CfAccessUnauthorizedException } from '../cf-access.errors.js';
 
@@ -11,16 +10,21 @@ export interface DecodedToken {
   claims: Record<string, unknown>;
 }
 
-const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 const NUMERIC_CLAIMS = ['exp', 'nbf', 'iat'] as const;
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** A segment of base64url characters (the signature may be empty: `alg: none`, refused later by its own rule). */
+const SEGMENT = /^[\w-]*$/;
 
 /**
- * Whether a base64url segment is the one canonical encoding of its bytes: a valid length, and the
- * unused low bits of its last character zero. Otherwise several strings would decode to the same
- * token (a signature "changed" in its padding bits would still verify).
+ * Whether `segment` is base64url (non-empty unless `mayBeEmpty`) and the one
+ * canonical encoding of its bytes: a valid length, and the unused low bits of its last character
+ * zero. Otherwise several strings would decode to the same token (a signature "changed" in its
+ * padding bits would still verify).
  */
-function isCanonicalBase64url(segment: string): boolean {
+function isCanonicalBase64url(segment: string, mayBeEmpty: boolean): boolean {
+  if ((segment === '' && !mayBeEmpty) || !SEGMENT.test(segment)) {
+    return false;
+  }
   const rest = segment.length % 4;
   if (rest === 0) {
     return true;
@@ -29,20 +33,51 @@ function isCanonicalBase64url(segment: string): boolean {
   return rest !== 1 && (last & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
-function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
-  if (!COMPACT_JWS.test(token) || !token.split('.').every(isCanonicalBase64url)) {
-    throw new CfAccessUnauthorizedException('malformed');
-  }
+/** A plain JSON object (what jose accepts as a header or claims set), or `undefined`. */
+function parseObject(segment: string): Record<string, unknown> | undefined {
+  let value: unknown;
   try {
-    return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
   } catch {
-    throw new CfAccessUnauthorizedException('malformed');
+    return undefined;
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  return value as Record<string, unknown>;
 }
 
 /**
- * Decodes a compact JWS with jose and applies the structural rules, in DESIGN §3 order:
- * presence, size, shape, claim types, `crit`, `alg` (RS256 only) and `kid`.
+ * The header and claims of a compact JWS, each segment checked and decoded once (the signature is
+ * only checked, for jose to decode).
+ */
+function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  const firstDot = token.indexOf('.');
+  const secondDot = firstDot === -1 ? -1 : token.indexOf('.', firstDot + 1);
+  if (secondDot === -1 || token.indexOf('.', secondDot + 1) !== -1) {
+    throw new CfAccessUnauthorizedException('malformed');
+  }
+  const encodedHeader = token.slice(0, firstDot);
+  const encodedClaims = token.slice(firstDot + 1, secondDot);
+  if (
+    !isCanonicalBase64url(encodedHeader, false) ||
+    !isCanonicalBase64url(encodedClaims, false) ||
+    !isCanonicalBase64url(token.slice(secondDot + 1), true)
+  ) {
+    throw new CfAccessUnauthorizedException('malformed');
+  }
+  const header = parseObject(encodedHeader);
+  const claims = header && parseObject(encodedClaims);
+  if (header === undefined || claims === undefined) {
+    throw new CfAccessUnauthorizedException('malformed');
+  }
+  return { header, claims };
+}
+
+/**
+ * Decodes a compact JWS and applies the structural rules, in DESIGN §3 order: presence, size,
+ * shape, claim types, `crit`, `alg` (RS256 only) and `kid`. Each part is checked and decoded once
+ * here; jose decodes the header again when it verifies the signature.
  * @throws CfAccessUnauthorizedException `missing_token`, `token_too_large`, `malformed`, `unsupported_alg` or `missing_kid`.
  */
 export function decodeToken(token: string): DecodedToken {
