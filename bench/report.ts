@@ -8,7 +8,10 @@ import { type Adapter, CEILINGS, type Scenario, SCENARIOS, type Stack, TARGETS }
 export interface RunSettings {
   quick: boolean;
   rounds: number;
-  duration: number;
+  /** Cycles per round: each loads every server of the round once, for one slice. */
+  cycles: number;
+  /** Seconds per slice. */
+  slice: number;
   warmup: number;
   connections: number;
   uniqueTokens: number;
@@ -16,10 +19,11 @@ export interface RunSettings {
   loadCpu: number;
 }
 
-/** One measured wrk run against one server. */
+/** One measured wrk run (a slice) against one server. */
 export interface Measurement {
   stack: Stack;
   scenario: string;
+  /** The cycle it was measured in, numbered across rounds: the unit ratios are taken within. */
   round: number;
   rps: number;
   requests: number;
@@ -54,13 +58,27 @@ function median(values: number[]): number {
   return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** `median (min–max)` of `values`, each formatted by `format`; `n/a` for none. */
+/** The `p`-quantile of `values` (0 ≤ p ≤ 1), interpolated between the nearest ranks. */
+function quantile(values: number[], p: number): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const position = (sorted.length - 1) * p;
+  const below = sorted[Math.floor(position)] as number;
+  const above = sorted[Math.ceil(position)] as number;
+  return below + (above - below) * (position - Math.floor(position));
+}
+
+/** `median (p25–p75)` of `values`, each formatted by `format`; `n/a` for none. */
 function spread(values: number[], format: (value: number) => string): string {
   if (values.length === 0) {
     return 'n/a';
   }
   const text = format(median(values));
-  return values.length === 1 ? text : `${text} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+  return values.length === 1 ? text : `${text} (${format(quantile(values, 0.25))}–${format(quantile(values, 0.75))})`;
+}
+
+/** `min–max` of `values`, each formatted by `format`; `n/a` for none. */
+function range(values: number[], format: (value: number) => string): string {
+  return values.length === 0 ? 'n/a' : `${format(Math.min(...values))}–${format(Math.max(...values))}`;
 }
 
 /** The share of its core a server under load must use for its row to count as server-bound. */
@@ -70,7 +88,7 @@ const fixed = (digits: number) => (value: number) => value.toFixed(digits);
 const whole = (value: number) => Math.round(value).toLocaleString('en');
 const percent = (value: number) => `${Math.round(value * 100)}%`;
 
-/** Per-round ratios of `row` to `base` on `stack` (both measured in the same round). */
+/** Per-cycle ratios of `row` to `base` on `stack` (both measured in the same cycle, seconds apart). */
 function ratios(measurements: Measurement[], stack: Stack, row: string, base: string): number[] {
   const of = (scenario: string, round: number) =>
     measurements.find((m) => m.stack === stack && m.scenario === scenario && m.round === round);
@@ -151,13 +169,13 @@ export function report(input: ReportInput): string {
       const values = ratios(measurements, adapter, row, base);
       const verdict = values.length === 0 ? 'n/a' : median(values) >= factor ? 'met' : '**missed**';
       const met = `${verdict}${mark(of(adapter, row)) || mark(of(adapter, base))}`;
-      return `| ${adapter} | ${label(row)} ≥ ${factor.toFixed(2)} × ${label(base)} | ${spread(values, fixed(2))} | ${met} |`;
+      return `| ${adapter} | ${label(row)} ≥ ${factor.toFixed(2)} × ${label(base)} | ${spread(values, fixed(2))} | ${range(values, fixed(2))} | ${values.length} | ${met} |`;
     }),
   );
   const [loadStart, loadEnd] = input.loadAverage;
   const cores = cpus().length;
   const banner = settings.quick
-    ? `\n> **Quick run (\`BENCH_QUICK=1\`): ${settings.rounds} round of ${settings.duration} s, a check that the instrument works, not a measurement.** Run \`npm run bench\` on a quiet machine for numbers.\n`
+    ? `\n> **Quick run (\`BENCH_QUICK=1\`): ${settings.rounds} round of ${settings.cycles} cycles of ${settings.slice} s, a check that the instrument works, not a measurement.** Run \`npm run bench\` on a quiet machine for numbers.\n`
     : '';
   const loadWarning =
     Math.max(loadStart, loadEnd) > 0.5
@@ -182,14 +200,17 @@ global guard and two routes answering \`ok\` (\`/plain\`, and \`/identity\` with
 \`node:http\` for the generator's ceiling. wrk runs pinned to core ${settings.loadCpu} (1 thread, ${settings.connections} connections),
 as does this script with the Access emulator serving the key set. Every request carries a token header, on the
 unprotected and no-op rows too, so every row parses the same bytes: one repeated token, or, for *unique* rows, a
-token never sent before in that run (bench/wrk.lua reads ${settings.uniqueTokens.toLocaleString('en')} pre-signed RS256 tokens from a file,
-one per request; a run that would reuse one fails). Every server is new: ${settings.warmup} s of warm-up
-(JIT, key fetch; unique rows warm up on tokens of their own), then the measured run: ${settings.duration} s, shorter for a unique
-row when its warm-up rate says the tokens would not last. Any error or non-2xx answer fails the bench.
-${settings.rounds} ${settings.rounds === 1 ? 'round' : 'rounds, interleaved (each round starts at another row)'}; a ratio is taken within a round, then the
-median and the range over rounds. Latency is wrk's distribution; *server CPU* is the server process's
-utime + stime from \`/proc/<pid>/stat\` over the measured run, divided by its requests; *busy* is CPU time over wall time
-(~100% on the server core means the server is what limits the row).
+token that server was never sent before (bench/wrk.lua reads each slice's tokens from a file, one per request, taken
+from ${settings.uniqueTokens.toLocaleString('en')} pre-signed RS256 tokens; a slice that would reuse one fails). Any error or non-2xx answer fails the bench.
+
+${settings.rounds} ${settings.rounds === 1 ? 'round' : 'rounds'} per adapter. A round starts a fresh server for every row and both ceilings, all on the server core
+and idle until their turn, and warms each up for ${settings.warmup} s (JIT, key fetch; unique rows twice as long, on warm-up tokens of
+their own). Then ${settings.cycles} cycles: each loads every server of the round once for a ${settings.slice}-s slice, one after the other, each
+cycle starting at another row. A ratio is taken within a cycle (its two slices seconds apart, so the machine's drift
+hits both alike), then the median and the interquartile range over all ${settings.rounds * settings.cycles} cycles
+(the targets table also gives the whole range). Latency is wrk's distribution; *server
+CPU* is the server process's utime + stime from \`/proc/<pid>/stat\` over the slice, divided by its requests; *busy* is
+CPU time over wall time (~100% on the server core means the server is what limits the row).
 
 ## Generator ceiling
 
@@ -202,7 +223,7 @@ with unique tokens ${shareOfCeiling('unique', 'ceiling-unique')} of the second; 
 
 ## Throughput
 
-req/s and ratios: median (min–max) over rounds; each ratio within its round. † marks a row whose server core was
+req/s and ratios: median (25th–75th percentile) over cycles; each ratio within its cycle. † marks a row whose server core was
 less than ${percent(SATURATED)} busy (median): the server did not have its core to itself, or something else limited it, so
 that row measures the machine rather than the server.${measurements.some((m) => m.serverBusy < SATURATED) ? '' : ' No row is marked.'}
 
@@ -212,18 +233,18 @@ ${throughput.join('\n')}
 
 ## Latency and CPU
 
-Medians over rounds.
+Medians over slices.
 
-| adapter | scenario | p50 ms | p99 ms | server CPU µs/req | server core busy | wrk core busy | requests/run | s/run |
+| adapter | scenario | p50 ms | p99 ms | server CPU µs/req | server core busy | wrk core busy | requests/slice | s/slice |
 |---|---|---:|---:|---:|---:|---:|---:|---:|
 ${costs.join('\n')}
 
 ## Targets (issue 14)
 
-Met when the median of the per-round ratios reaches the target; † as above (either row).
+Met when the median of the per-cycle ratios reaches the target; † as above (either row).
 
-| adapter | target | measured | met |
-|---|---|---:|---|
+| adapter | target | median (p25–p75) | min–max | cycles | met |
+|---|---|---:|---:|---:|---|
 ${targets.join('\n')}
 
 ## Token cache

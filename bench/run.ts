@@ -1,13 +1,19 @@
 /**
- * `npm run bench`: every scenario of bench/scenarios.ts on both adapters, in interleaved rounds,
- * each server a child process pinned to core 0 and loaded by wrk pinned to core 1, with the
- * generator's ceiling (bare `node:http`) measured in every round; then the token cache's
- * micro-benchmark and heap cost. Writes bench/RESULTS.md (see bench/report.ts).
+ * `npm run bench`: every scenario of bench/scenarios.ts on both adapters, then the token cache's
+ * micro-benchmark and heap cost; writes bench/RESULTS.md (see bench/report.ts).
  *
- * Environment: `BENCH_QUICK=1` (1 round of 1 s: checks the instrument, measures nothing),
- * `BENCH_ROUNDS` (5), `BENCH_DURATION` (5 s), `BENCH_WARMUP` (2 s), `BENCH_CONNECTIONS` (50),
- * `BENCH_UNIQUE_TOKENS` (160,000; 40,000 quick), and the filters `BENCH_ADAPTERS=express,fastify` /
- * `BENCH_SCENARIOS=hit,noop,…` (a filtered run prints its report and leaves RESULTS.md alone).
+ * A round starts one server per row (and the two bare `node:http` ceilings), each a child process
+ * pinned to core 0 and idle until its turn, and warms each up. Then it runs cycles: in each cycle
+ * wrk (pinned to core 1) loads every server of the round once, for one short slice, one after the
+ * other, each cycle starting at another row. A ratio is taken within a cycle, between slices
+ * seconds apart, so the machine's drift (this VM's speed wanders by ±10% within seconds) hits
+ * both sides alike; fresh processes each round average out what differs between processes.
+ *
+ * Environment: `BENCH_QUICK=1` (1 round of 2 cycles of 1 s: checks the instrument, measures
+ * nothing), `BENCH_ROUNDS` (2), `BENCH_CYCLES` (10 per round), `BENCH_SLICE` (2 s),
+ * `BENCH_WARMUP` (3 s; unique rows twice that), `BENCH_CONNECTIONS` (50), `BENCH_UNIQUE_TOKENS` (400,000; 40,000 quick),
+ * and the filters `BENCH_ADAPTERS=express,fastify` / `BENCH_SCENARIOS=hit,noop,…` (a filtered run
+ * prints its report and leaves RESULTS.md alone).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -37,18 +43,23 @@ function setting(name: string, fallback: number): number {
 
 const SETTINGS: RunSettings = {
   quick: QUICK,
-  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 5),
-  duration: setting('BENCH_DURATION', QUICK ? 1 : 5),
-  warmup: setting('BENCH_WARMUP', QUICK ? 1 : 2),
+  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 2),
+  cycles: setting('BENCH_CYCLES', QUICK ? 2 : 10),
+  slice: setting('BENCH_SLICE', QUICK ? 1 : 2),
+  warmup: setting('BENCH_WARMUP', QUICK ? 1 : 3),
   connections: setting('BENCH_CONNECTIONS', 50),
-  uniqueTokens: setting('BENCH_UNIQUE_TOKENS', QUICK ? 40_000 : 160_000),
+  uniqueTokens: setting('BENCH_UNIQUE_TOKENS', QUICK ? 40_000 : 400_000),
   serverCpu: 0,
   loadCpu: 1,
 };
-/** Unique tokens set aside for warm-ups (reused there); the rest are the measured runs', each sent once per run. */
+/** Unique tokens set aside for warm-ups (reused there); the rest are the measured slices', none sent twice to one server. */
 const WARMUP_TOKENS = Math.min(20_000, Math.floor(SETTINGS.uniqueTokens / 5));
-/** How much faster than its warm-up a measured run may go before its tokens could run out. */
-const RATE_MARGIN = 1.3;
+/** How much faster than the fastest rate seen so far a unique row's slice may go before its tokens run out. */
+const RATE_MARGIN = 2;
+/** Unique rows warm up this many times longer: their miss path (jose, WebCrypto) keeps speeding up for a while. */
+const UNIQUE_WARMUP_FACTOR = 2;
+/** The least rate (req/s) a unique row's slice is given tokens for (its warm-up, still compiling, may be slow). */
+const MIN_UNIQUE_RATE = 15_000;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER = fileURLToPath(new URL('server.js', import.meta.url));
@@ -73,12 +84,25 @@ interface WrkResult {
   exhausted: number;
 }
 
-/** The token files and the repeated token. */
+/** The tokens: the repeated one, the warm-ups' file, and the pool the measured slices take theirs from. */
 interface Load {
   repeated: string;
   warmupFile: string;
-  measureFile: string;
-  measureTokens: number;
+  measured: string[];
+  /** Where each slice's tokens are written before wrk reads them. */
+  sliceFile: string;
+}
+
+/** One server of a round, warmed up and waiting for its slices. */
+interface RoundServer {
+  stack: Stack;
+  scenario: Scenario;
+  child: ChildProcess;
+  url: string;
+  /** Unique rows: how many of `Load.measured` this server has been sent (it never sees one twice). */
+  sent: number;
+  /** Unique rows: the fastest rate seen (req/s), to size the next slice's tokens. */
+  fastest: number;
 }
 
 /** Stops with the command that installs what is missing. */
@@ -167,53 +191,99 @@ function wrk(url: string, seconds: number, tokens: { file: string; wrap: boolean
   });
 }
 
-/** One server, warmed up, then measured; its CPU time is read around the measured run only. */
-async function measure(
-  stack: Stack,
-  scenario: Scenario,
-  round: number,
+/** Starts one server and warms it up (JIT, key fetch; unique rows on warm-up tokens of their own). */
+async function prepare(stack: Stack, scenario: Scenario, team: { teamDomain: string; audience: string }, load: Load): Promise<RoundServer> {
+  const { child, port } = await startServer(stack, scenario, team);
+  const server: RoundServer = { stack, scenario, child, url: `http://127.0.0.1:${port}${scenario.route}`, sent: 0, fastest: 0 };
+  const unique = scenario.tokens === 'unique';
+  const warm = await wrk(server.url, unique ? SETTINGS.warmup * UNIQUE_WARMUP_FACTOR : SETTINGS.warmup, unique ? { file: load.warmupFile, wrap: true } : { header: load.repeated });
+  server.fastest = warm.requests / (warm.durationUs / 1e6);
+  return server;
+}
+
+/**
+ * The tokens of `server`'s next slice, written to `Load.sliceFile`: the next ones of the measured
+ * pool it has not been sent, more than its fastest rate so far could use (only those wrk sends
+ * count as used). The unique ceiling reuses the warm-up file: bare `node:http` reads no token.
+ */
+function sliceTokens(server: RoundServer, load: Load): { file: string; wrap: boolean } {
+  if (server.scenario.key === 'ceiling-unique') {
+    return { file: load.warmupFile, wrap: true };
+  }
+  const wanted = Math.ceil(Math.max(server.fastest, MIN_UNIQUE_RATE) * SETTINGS.slice * RATE_MARGIN);
+  const tokens = load.measured.slice(server.sent, server.sent + wanted);
+  if (tokens.length === 0) {
+    throw new Error(`${server.stack} ${server.scenario.key}: all ${load.measured.length} measured tokens were used: raise BENCH_UNIQUE_TOKENS`);
+  }
+  writeFileSync(load.sliceFile, `${tokens.join('\n')}\n`);
+  return { file: load.sliceFile, wrap: false };
+}
+
+/** One slice of load on one server of the round; its CPU time is read around the slice only. */
+async function measure(server: RoundServer, cycle: number, load: Load, ticksPerSecond: number): Promise<Measurement> {
+  const { stack, scenario, child } = server;
+  const unique = scenario.tokens === 'unique';
+  const cpuBefore = cpuSeconds(child.pid!, ticksPerSecond);
+  const result = await wrk(server.url, SETTINGS.slice, unique ? sliceTokens(server, load) : { header: load.repeated });
+  const serverCpu = cpuSeconds(child.pid!, ticksPerSecond) - cpuBefore;
+  const duration = result.durationUs / 1e6;
+  if (unique) {
+    server.sent += result.issued;
+    server.fastest = Math.max(server.fastest, result.requests / duration);
+  }
+  const measurement: Measurement = {
+    stack,
+    scenario: scenario.key,
+    round: cycle,
+    rps: result.requests / duration,
+    requests: result.requests,
+    seconds: duration,
+    p50Ms: result.p50Us / 1000,
+    p99Ms: result.p99Us / 1000,
+    serverCpuUsPerRequest: (serverCpu / result.requests) * 1e6,
+    serverBusy: serverCpu / duration,
+    generatorBusy: result.generatorCpuS / duration,
+  };
+  console.log(
+    `cycle ${cycle}: ${stack} ${scenario.key}: ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99Ms.toFixed(2)} ms, ` +
+      `server ${measurement.serverCpuUsPerRequest.toFixed(1)} µs/req (core ${Math.round(measurement.serverBusy * 100)}% busy), ` +
+      `wrk core ${Math.round(measurement.generatorBusy * 100)}% busy, ${result.requests} requests in ${duration.toFixed(2)} s`,
+  );
+  return measurement;
+}
+
+/**
+ * One round on `adapter`: a fresh server per row and ceiling, warmed up, then `cycles` cycles of one
+ * slice each; cycle numbers continue from `firstCycle`.
+ */
+async function runRound(
+  adapter: Adapter,
+  firstCycle: number,
   team: { teamDomain: string; audience: string },
   load: Load,
   ticksPerSecond: number,
-): Promise<Measurement> {
-  const { child, port } = await startServer(stack, scenario, team);
+): Promise<Measurement[]> {
+  const rows: [Stack, Scenario][] = [
+    ...CEILINGS.map((scenario): [Stack, Scenario] => ['raw', scenario]),
+    ...scenarios.map((scenario): [Stack, Scenario] => [adapter, scenario]),
+  ];
+  const servers: RoundServer[] = [];
+  const measurements: Measurement[] = [];
   try {
-    const url = `http://127.0.0.1:${port}${scenario.route}`;
-    const unique = scenario.tokens === 'unique';
-    const warm = await wrk(url, SETTINGS.warmup, unique ? { file: load.warmupFile, wrap: true } : { header: load.repeated });
-    let seconds = SETTINGS.duration;
-    // The ceiling may reuse tokens (raw node:http reads none); a measured unique run must not run out.
-    const wrap = scenario.key === 'ceiling-unique';
-    if (unique && !wrap) {
-      const warmRate = warm.requests / (warm.durationUs / 1e6);
-      seconds = Math.max(1, Math.min(SETTINGS.duration, Math.floor(load.measureTokens / (warmRate * RATE_MARGIN))));
+    for (const [stack, scenario] of rows) {
+      servers.push(await prepare(stack, scenario, team, load));
     }
-    const cpuBefore = cpuSeconds(child.pid!, ticksPerSecond);
-    const result = await wrk(url, seconds, unique ? { file: load.measureFile, wrap } : { header: load.repeated });
-    const serverCpu = cpuSeconds(child.pid!, ticksPerSecond) - cpuBefore;
-    const duration = result.durationUs / 1e6;
-    const measurement: Measurement = {
-      stack,
-      scenario: scenario.key,
-      round,
-      rps: result.requests / duration,
-      requests: result.requests,
-      seconds: duration,
-      p50Ms: result.p50Us / 1000,
-      p99Ms: result.p99Us / 1000,
-      serverCpuUsPerRequest: (serverCpu / result.requests) * 1e6,
-      serverBusy: serverCpu / duration,
-      generatorBusy: result.generatorCpuS / duration,
-    };
-    console.log(
-      `round ${round}: ${stack} ${scenario.key}: ${Math.round(measurement.rps)} req/s, p99 ${measurement.p99Ms.toFixed(2)} ms, ` +
-        `server ${measurement.serverCpuUsPerRequest.toFixed(1)} µs/req (core ${Math.round(measurement.serverBusy * 100)}% busy), ` +
-        `wrk core ${Math.round(measurement.generatorBusy * 100)}% busy, ${result.requests} requests in ${duration.toFixed(2)} s`,
-    );
-    return measurement;
+    for (let cycle = 0; cycle < SETTINGS.cycles; cycle += 1) {
+      // Each cycle starts elsewhere in the list, so no row always follows the same one.
+      const shift = (cycle * 3) % servers.length;
+      for (const server of [...servers.slice(shift), ...servers.slice(0, shift)]) {
+        measurements.push(await measure(server, firstCycle + cycle, load, ticksPerSecond));
+      }
+    }
   } finally {
-    await stopServer(child);
+    await Promise.all(servers.map(({ child }) => stopServer(child)));
   }
+  return measurements;
 }
 
 async function signPool(emulator: CfAccessEmulator, count: number): Promise<string[]> {
@@ -255,22 +325,15 @@ async function main(): Promise<void> {
     const load: Load = {
       repeated: await emulator.signToken({ email: 'repeat@example.com' }),
       warmupFile: join(directory, 'warmup-tokens.txt'),
-      measureFile: join(directory, 'measure-tokens.txt'),
-      measureTokens: pool.length - WARMUP_TOKENS,
+      measured: pool.slice(WARMUP_TOKENS),
+      sliceFile: join(directory, 'slice-tokens.txt'),
     };
     writeFileSync(load.warmupFile, `${pool.slice(0, WARMUP_TOKENS).join('\n')}\n`);
-    writeFileSync(load.measureFile, `${pool.slice(WARMUP_TOKENS).join('\n')}\n`);
     // From here on this process (the emulator, serving the key set) shares the load core with wrk.
     spawnSync('taskset', ['-a', '-p', '-c', String(SETTINGS.loadCpu), String(process.pid)], { stdio: 'ignore' });
-    const runs: [Stack, Scenario][] = [
-      ...CEILINGS.map((scenario): [Stack, Scenario] => ['raw', scenario]),
-      ...adapters.flatMap((adapter: Adapter) => scenarios.map((scenario): [Stack, Scenario] => [adapter, scenario])),
-    ];
-    for (let round = 1; round <= SETTINGS.rounds; round += 1) {
-      // Each round starts elsewhere in the list, so no row always follows the same one.
-      const shift = ((round - 1) * 3) % runs.length;
-      for (const [stack, scenario] of [...runs.slice(shift), ...runs.slice(0, shift)]) {
-        measurements.push(await measure(stack, scenario, round, team, load, ticksPerSecond));
+    for (let round = 0; round < SETTINGS.rounds; round += 1) {
+      for (const adapter of adapters) {
+        measurements.push(...(await runRound(adapter, round * SETTINGS.cycles + 1, team, load, ticksPerSecond)));
       }
     }
   } finally {

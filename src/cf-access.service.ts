@@ -61,11 +61,12 @@ export class CfAccessService {
    * rule but `exp` can change with time, so a hit needs no other check.
    */
   cachedIdentity(token: string): CfAccessIdentity | undefined {
-    const hit = typeof token === 'string' ? this.verified?.get(token) : undefined;
+    const now = Date.now();
+    const hit = typeof token === 'string' ? this.verified?.get(token, now) : undefined;
     if (hit === undefined) {
       return undefined;
     }
-    if (this.keys.isFreshKey(hit.kid, hit.key)) {
+    if (this.keys.isFreshKey(hit.kid, hit.key, now)) {
       return hit.claims;
     }
     this.verified?.delete(token);

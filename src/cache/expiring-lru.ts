@@ -58,13 +58,16 @@ export class ExpiringLru<V> {
     return this.count;
   }
 
-  /** The live value under `key`, marked as most recently used; `undefined` if absent or expired. */
-  get(key: string): V | undefined {
+  /**
+   * The live value under `key`, marked as most recently used; `undefined` if absent or expired.
+   * @param now the time in milliseconds since the epoch, if the caller has already read it.
+   */
+  get(key: string, now: number = Date.now()): V | undefined {
     const entry = this.find(key, keyHash(key));
     if (entry === undefined) {
       return undefined;
     }
-    if (entry.expiresAt <= Date.now()) {
+    if (entry.expiresAt <= now) {
       this.remove(entry);
       return undefined;
     }

@@ -94,9 +94,10 @@ export class CfAccessKeyStore implements OnModuleInit {
   /**
    * Whether `key` is still the key published as `kid` and the keys are fresh (no refresh due): a
    * cheap check, never a fetch. A key republished under its `kid` with other material fails it.
+   * @param now the time in milliseconds since the epoch, if the caller has already read it.
    */
-  isFreshKey(kid: string, key: CryptoKey): boolean {
-    return this.keys.get(kid)?.key === key && this.isFresh();
+  isFreshKey(kid: string, key: CryptoKey, now: number = Date.now()): boolean {
+    return this.keys.get(kid)?.key === key && this.isFresh(now);
   }
 
   /**
@@ -110,13 +111,13 @@ export class CfAccessKeyStore implements OnModuleInit {
     return this.inFlight;
   }
 
-  private age(): number {
-    return Date.now() - this.fetchedAt;
+  private age(now: number = Date.now()): number {
+    return now - this.fetchedAt;
   }
 
   /** Keys are held and younger than `jwks.cacheMaxAge`: no refresh is due. */
-  private isFresh(): boolean {
-    return this.keys.size > 0 && this.age() < this.options.jwks.cacheMaxAge;
+  private isFresh(now: number = Date.now()): boolean {
+    return this.keys.size > 0 && this.age(now) < this.options.jwks.cacheMaxAge;
   }
 
   /** Joins the fetch under way, or starts one if the cooldown (or the cold retry delay) allows. */
