@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { type OtherLoad } from './cpu-time.js';
 import { type Adapter, CEILINGS, type Scenario, SCENARIOS, type Stack, TARGETS } from './scenarios.js';
 
 /** How the run was configured. */
@@ -45,8 +46,8 @@ export interface ReportInput {
   scenarios: Scenario[];
   /** Markdown from bench/lru.ts and bench/lru-heap.ts. */
   lruSections: string[];
-  /** 1-minute load average at the start and at the end of the run. */
-  loadAverage: [number, number];
+  /** What other processes and the hypervisor took while the servers were measured. */
+  machine: OtherLoad;
   wrkVersion: string;
   /** The repository, for package versions. */
   root: string;
@@ -80,6 +81,9 @@ function spread(values: number[], format: (value: number) => string): string {
 function range(values: number[], format: (value: number) => string): string {
   return values.length === 0 ? 'n/a' : `${format(Math.min(...values))}–${format(Math.max(...values))}`;
 }
+
+/** Other processes' average CPU (cores) above which the report warns that the machine was not quiet. */
+const OTHER_LOAD_LIMIT = 0.05;
 
 /** The share of its core a server under load must use for its row to count as server-bound. */
 const SATURATED = 0.9;
@@ -140,6 +144,12 @@ export function report(input: ReportInput): string {
   const nestRuns = measurements.filter((m) => m.stack !== 'raw');
   const busiestGenerator = nestRuns.length ? Math.max(...nestRuns.map((m) => m.generatorBusy)) : 0;
   /** The fastest Nest run with `tokens`, as a share of the median ceiling `key`. */
+  /** What wrk could send at ceiling `key`, extrapolated from the share of its core it needed there (median rate ÷ median busy). */
+  const capacity = (key: string) => {
+    const runs = of('raw', key);
+    return runs.length ? median(runs.map((m) => m.rps)) / median(runs.map((m) => m.generatorBusy)) : Number.NaN;
+  };
+  const fastestNest = nestRuns.length ? Math.max(...nestRuns.map((m) => m.rps)) : Number.NaN;
   const shareOfCeiling = (tokens: Scenario['tokens'], key: string) => {
     const runs = nestRuns.filter((m) => scenarios.find((s) => s.key === m.scenario)?.tokens === tokens);
     const ceilings = of('raw', key);
@@ -172,14 +182,14 @@ export function report(input: ReportInput): string {
       return `| ${adapter} | ${label(row)} ≥ ${factor.toFixed(2)} × ${label(base)} | ${spread(values, fixed(2))} | ${range(values, fixed(2))} | ${values.length} | ${met} |`;
     }),
   );
-  const [loadStart, loadEnd] = input.loadAverage;
   const cores = cpus().length;
   const banner = settings.quick
     ? `\n> **Quick run (\`BENCH_QUICK=1\`): ${settings.rounds} round of ${settings.cycles} cycles of ${settings.slice} s, a check that the instrument works, not a measurement.** Run \`npm run bench\` on a quiet machine for numbers.\n`
     : '';
-  const loadWarning =
-    Math.max(loadStart, loadEnd) > 0.5
-      ? ` **The machine was not idle** (other work competes with the pinned server and wrk): treat the numbers with suspicion.`
+  const { otherCores, stealCores } = input.machine;
+  const busyWarning =
+    otherCores > OTHER_LOAD_LIMIT
+      ? ' **Something else was running** (it competed with the pinned server and wrk): treat the numbers with suspicion.'
       : '';
 
   return `# Benchmark results
@@ -191,7 +201,8 @@ ${banner}
 - CPU: ${cpuModel()}, ${cores} cores; ${Math.round(totalmem() / 2 ** 30)} GiB; Linux ${release()}
 - Node ${process.version}; ${input.wrkVersion}
 - Packages: ${packages.join(', ')}
-- 1-minute load average: ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end.${loadWarning}
+- While the servers were measured, other processes used ${percent(otherCores)} of a core on average (the machine's busy time
+  less this script's, its servers' and wrk's, from \`/proc\`), and the hypervisor stole ${percent(stealCores)}.${busyWarning}
 
 ## Method
 
@@ -204,9 +215,10 @@ token that server was never sent before (bench/wrk.lua reads each slice's tokens
 from ${settings.uniqueTokens.toLocaleString('en')} pre-signed RS256 tokens; a slice that would reuse one fails). Any error or non-2xx answer fails the bench.
 
 ${settings.rounds} ${settings.rounds === 1 ? 'round' : 'rounds'} per adapter. A round starts a fresh server for every row and both ceilings, all on the server core
-and idle until their turn, and warms each up for ${settings.warmup} s (JIT, key fetch; unique rows twice as long, on warm-up tokens of
+and idle until their turn (run with \`--no-memory-reducer\`, so an idle server does not collect its heap while another is
+measured), and warms each up for ${settings.warmup} s (JIT, key fetch; unique rows twice as long, on warm-up tokens of
 their own). Then ${settings.cycles} cycles: each loads every server of the round once for a ${settings.slice}-s slice, one after the other, each
-cycle starting at another row. A ratio is taken within a cycle (its two slices seconds apart, so the machine's drift
+cycle in an order of its own (a seeded shuffle: no row always follows the same one). A ratio is taken within a cycle (its two slices seconds apart, so the machine's drift
 hits both alike), then the median and the interquartile range over all ${settings.rounds * settings.cycles} cycles
 (the targets table also gives the whole range). Latency is wrk's distribution; *server
 CPU* is the server process's utime + stime from \`/proc/<pid>/stat\` over the slice, divided by its requests; *busy* is
@@ -220,6 +232,9 @@ ${ceilingRows.join('\n')}
 
 The fastest Nest run with a repeated token reached ${shareOfCeiling('repeated', 'ceiling')} of the first ceiling, the fastest
 with unique tokens ${shareOfCeiling('unique', 'ceiling-unique')} of the second; wrk's core was at most ${percent(busiestGenerator)} busy on any Nest run.
+Bare \`node:http\` saturates its own core first (see *server core busy*), so a ceiling is a lower bound of what wrk can
+drive: at the share of its core it needed there, wrk could send ~${whole(capacity('ceiling'))} req/s with a repeated token and
+~${whole(capacity('ceiling-unique'))} with unique ones, ${fixed(1)(capacity('ceiling') / fastestNest)}× the fastest Nest slice.
 
 ## Throughput
 

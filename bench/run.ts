@@ -18,11 +18,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CfAccessEmulator } from '../src/testing/index.js';
+import { cpuSnapshot, otherLoad, processCpuSeconds } from './cpu-time.js';
 import { type Measurement, report, type RunSettings } from './report.js';
 import { type Adapter, ADAPTERS, CEILINGS, type Scenario, SCENARIOS, type Stack } from './scenarios.js';
 
@@ -121,16 +122,11 @@ function requireTools(): void {
   }
 }
 
-/** The process's CPU time so far (user + system, all threads), in seconds, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number, ticksPerSecond: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
-
 /** Starts bench/server.ts on the server core; resolves with the child and its port. */
 async function startServer(stack: Stack, scenario: Scenario, team: { teamDomain: string; audience: string }) {
-  const child = spawn('taskset', ['-c', String(SETTINGS.serverCpu), process.execPath, SERVER, stack, scenario.guard], {
+  // No memory reducer: it would collect an idle server's heap while another server is measured on the same core.
+  const node = [process.execPath, '--no-memory-reducer', SERVER];
+  const child = spawn('taskset', ['-c', String(SETTINGS.serverCpu), ...node, stack, scenario.guard], {
     env: { ...process.env, BENCH_TEAM_DOMAIN: team.teamDomain, BENCH_AUDIENCE: team.audience },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -223,9 +219,9 @@ function sliceTokens(server: RoundServer, load: Load): { file: string; wrap: boo
 async function measure(server: RoundServer, cycle: number, load: Load, ticksPerSecond: number): Promise<Measurement> {
   const { stack, scenario, child } = server;
   const unique = scenario.tokens === 'unique';
-  const cpuBefore = cpuSeconds(child.pid!, ticksPerSecond);
+  const cpuBefore = processCpuSeconds(child.pid!, ticksPerSecond);
   const result = await wrk(server.url, SETTINGS.slice, unique ? sliceTokens(server, load) : { header: load.repeated });
-  const serverCpu = cpuSeconds(child.pid!, ticksPerSecond) - cpuBefore;
+  const serverCpu = processCpuSeconds(child.pid!, ticksPerSecond) - cpuBefore;
   const duration = result.durationUs / 1e6;
   if (unique) {
     server.sent += result.issued;
@@ -253,6 +249,27 @@ async function measure(server: RoundServer, cycle: number, load: Load, ticksPerS
 }
 
 /**
+ * `items` in an order of their own for cycle `seed` (a Fisher–Yates shuffle driven by a seeded
+ * xorshift), so that no row always follows the same one: whatever a slice leaves behind on the
+ * machine falls on a different row each cycle, and a run can be repeated in the same order.
+ */
+function shuffled<T>(items: T[], seed: number): T[] {
+  let state = Math.imul(seed, 0x9e3779b9) >>> 0 || 1;
+  const random = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  const order = [...items];
+  for (let i = order.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j] as T, order[i] as T];
+  }
+  return order;
+}
+
+/**
  * One round on `adapter`: a fresh server per row and ceiling, warmed up, then `cycles` cycles of one
  * slice each; cycle numbers continue from `firstCycle`.
  */
@@ -273,11 +290,9 @@ async function runRound(
     for (const [stack, scenario] of rows) {
       servers.push(await prepare(stack, scenario, team, load));
     }
-    for (let cycle = 0; cycle < SETTINGS.cycles; cycle += 1) {
-      // Each cycle starts elsewhere in the list, so no row always follows the same one.
-      const shift = (cycle * 3) % servers.length;
-      for (const server of [...servers.slice(shift), ...servers.slice(0, shift)]) {
-        measurements.push(await measure(server, firstCycle + cycle, load, ticksPerSecond));
+    for (let cycle = firstCycle; cycle < firstCycle + SETTINGS.cycles; cycle += 1) {
+      for (const server of shuffled(servers, cycle)) {
+        measurements.push(await measure(server, cycle, load, ticksPerSecond));
       }
     }
   } finally {
@@ -313,8 +328,8 @@ function section(script: string, nodeFlags: string[] = []): string {
 
 async function main(): Promise<void> {
   requireTools();
-  const loadAtStart = loadavg()[0] as number;
   const ticksPerSecond = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  const startCpu = cpuSnapshot(ticksPerSecond);
   const emulator = await CfAccessEmulator.start();
   const team = emulator.moduleOptions();
   const directory = await mkdtemp(join(tmpdir(), 'nestjs-cf-access-bench-'));
@@ -340,6 +355,7 @@ async function main(): Promise<void> {
     await emulator.close();
     await rm(directory, { recursive: true, force: true });
   }
+  const machine = otherLoad(startCpu, cpuSnapshot(ticksPerSecond));
   console.log('Token cache micro-benchmark and heap…');
   const lru = section('lru.js');
   const heap = section('lru-heap.js', ['--expose-gc']);
@@ -349,7 +365,7 @@ async function main(): Promise<void> {
     adapters,
     scenarios,
     lruSections: [lru, heap],
-    loadAverage: [loadAtStart, loadavg()[0] as number],
+    machine,
     wrkVersion: spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]?.trim() ?? 'unknown',
     root: ROOT,
   });
