@@ -8,7 +8,7 @@ import { type CfAccessFullIdentity } from './identity/cf-access-full-identity.js
 import { type CfAccessIdentity } from './identity/cf-access-identity.js';
 import { CfAccessIdentityProvider } from './identity/cf-access-identity-provider.js';
 import { deepFreeze } from './identity/deep-freeze.js';
-import { fullIdentityOf, verifiedTokenOf } from './identity/request-access.js';
+import { fullIdentityOf, rememberToken, verifiedTokenOf } from './identity/request-access.js';
 import { CfAccessKeyStore } from './keys/cf-access-key-store.js';
 import { type CfAccessLoginUrlOptions, loginUrl, logoutUrl } from './session/access-urls.js';
 import { checkClaims } from './token/check-claims.js';
@@ -88,6 +88,7 @@ export class CfAccessService {
     const now = Date.now();
     checkClaims(claims, this.options, now / 1000);
     const identity = deepFreeze(claims);
+    rememberToken(identity, token);
     const ttl = identity.exp * 1000 - now;
     if (ttl > 0) {
       this.verified?.set(token, { kid, key, claims: identity }, ttl);
