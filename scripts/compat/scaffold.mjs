@@ -31,7 +31,9 @@ function answerModuleSystemPrompt(command, choice, { cwd, env }) {
     // A size for the pty: at 0 columns the CLI's spinner erases ever more lines, without end.
     const child = spawnGroup('script', ['-qfec', `stty cols 120 rows 40 && ${command}`, '/dev/null'], {
       cwd,
-      env,
+      // The schematics behind `nest new` prompt only on a terminal and never while CI is set (as it is
+      // on CI) unless NG_FORCE_TTY says the terminal is real, as this pty is.
+      env: { ...env, NG_FORCE_TTY: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let transcript = '';
