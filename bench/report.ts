@@ -53,12 +53,6 @@ export interface ReportInput {
   root: string;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 /** The `p`-quantile of `values` (0 ≤ p ≤ 1), interpolated between the nearest ranks. */
 function quantile(values: number[], p: number): number {
   const sorted = [...values].sort((x, y) => x - y);
@@ -66,6 +60,10 @@ function quantile(values: number[], p: number): number {
   const below = sorted[Math.floor(position)] as number;
   const above = sorted[Math.ceil(position)] as number;
   return below + (above - below) * (position - Math.floor(position));
+}
+
+function median(values: number[]): number {
+  return quantile(values, 0.5);
 }
 
 /** `median (p25–p75)` of `values`, each formatted by `format`; `n/a` for none. */
