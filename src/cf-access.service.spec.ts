@@ -20,15 +20,21 @@ describe('CfAccessService: the verified-token cache', () => {
   });
   afterAll(() => keys.close());
 
-  /** A service, and a count of the key lookups (each one precedes an RSA verification). */
+  /**
+   * A service, and a count of its key lookups: each RSA verification takes its key from `freshKey`
+   * or, when that has none, from `getKey`.
+   */
   async function service(options: Partial<CfAccessModuleOptions> = {}) {
     const moduleRef = await Test.createTestingModule({
       imports: [CfAccessModule.forRoot({ teamDomain: keys.teamDomain, audience: keys.audience, ...options })],
     }).compile();
     modules.push(moduleRef);
     const store = moduleRef.get(CfAccessKeyStore);
+    const freshKey = jest.spyOn(store, 'freshKey');
     const getKey = jest.spyOn(store, 'getKey');
-    return { cfAccess: moduleRef.get(CfAccessService), store, fullVerifications: () => getKey.mock.calls.length };
+    const fullVerifications = () =>
+      freshKey.mock.results.filter(({ value }) => value !== undefined).length + getKey.mock.calls.length;
+    return { cfAccess: moduleRef.get(CfAccessService), store, fullVerifications };
   }
 
   it('verifies a repeated token twice (it is cached on its second sighting), and answers later repeats from the cache', async () => {

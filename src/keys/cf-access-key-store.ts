@@ -83,12 +83,21 @@ export class CfAccessKeyStore implements OnModuleInit {
    * @throws CfAccessUnavailableException when no usable key is known and the endpoint fails.
    */
   async getKey(kid: string): Promise<CryptoKey> {
-    const known = this.keys.get(kid);
-    if (known && this.isFresh()) {
-      return known.key;
+    const fresh = this.freshKey(kid);
+    if (fresh !== undefined) {
+      return fresh;
     }
     await this.refreshIfAllowed();
     return this.usableKey(kid);
+  }
+
+  /**
+   * The key named `kid` when it is known and the keys are fresh (no refresh due), synchronously;
+   * `undefined` otherwise, and then `getKey` decides (it may fetch).
+   */
+  freshKey(kid: string): CryptoKey | undefined {
+    const known = this.keys.get(kid);
+    return known && this.isFresh() ? known.key : undefined;
   }
 
   /**

@@ -68,6 +68,18 @@ describe('decodeToken', () => {
       expect(decodeToken(await sign(claims)).claims).toEqual(claims);
     });
 
+    it('decodes each token whole and on its own: a payload near the size limit, then a short one, non-ASCII text intact', async () => {
+      const long = { ...CLAIMS, name: 'Zoë Ångström 山田', padding: 'p'.repeat(((MAX_TOKEN_LENGTH - 900) * 3) / 4) };
+      const short = { aud: 'aud-tag', name: 'Łukasz' };
+      const longToken = await sign(long);
+      expect(longToken.length).toBeGreaterThan(MAX_TOKEN_LENGTH - 200);
+      expect(longToken.length).toBeLessThanOrEqual(MAX_TOKEN_LENGTH);
+
+      expect(decodeToken(longToken).claims).toEqual(long);
+      expect(decodeToken(await sign(short)).claims).toEqual(short);
+      expect(decodeToken(longToken).claims).toEqual(long);
+    });
+
     it('accepts a token without exp, nbf, iat or iss (those are checked later)', async () => {
       expect(decodeToken(await sign({ aud: 'aud-tag' })).claims).toEqual({ aud: 'aud-tag' });
     });
