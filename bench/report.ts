@@ -160,7 +160,7 @@ export function report(input: ReportInput): string {
     scenarios.map((scenario) => {
       const column = (base: string) =>
         base === scenario.key ? '—' : spread(ratios(measurements, adapter, scenario.key, base), fixed(2));
-      return `| ${adapter} | ${scenario.label}${mark(of(adapter, scenario.key))} | ${spread(of(adapter, scenario.key).map((m) => m.rps), whole)} | ${column('unprotected')} | ${column('noop')} | ${column('jose')} | ${column('passport')} |`;
+      return `| ${adapter} | ${scenario.label}${mark(of(adapter, scenario.key))} | ${spread(of(adapter, scenario.key).map((m) => m.rps), whole)} | ${column('unprotected')} | ${column('noop')} | ${column('jose')} | ${column('jose-identity')} | ${column('passport')} |`;
     }),
   );
   const costs = adapters.flatMap((adapter) =>
@@ -180,6 +180,10 @@ export function report(input: ReportInput): string {
       return `| ${adapter} | ${label(row)} ≥ ${factor.toFixed(2)} × ${label(base)} | ${spread(values, fixed(2))} | ${range(values, fixed(2))} | ${values.length} | ${met} |`;
     }),
   );
+  const instrument = adapters.map((adapter) => {
+    const values = ratios(measurements, adapter, 'noop-twin', 'noop');
+    return `| ${adapter} | ${spread(values, fixed(2))} | ${range(values, fixed(2))} | ${values.length} |`;
+  });
   const cores = cpus().length;
   const banner = settings.quick
     ? `\n> **Quick run (\`BENCH_QUICK=1\`): ${settings.rounds} round of ${settings.cycles} cycles of ${settings.slice} s, a check that the instrument works, not a measurement.** Run \`npm run bench\` on a quiet machine for numbers.\n`
@@ -240,8 +244,8 @@ req/s and ratios: median (25th–75th percentile) over cycles; each ratio within
 less than ${percent(SATURATED)} busy (median): the server did not have its core to itself, or something else limited it, so
 that row measures the machine rather than the server.${measurements.some((m) => m.serverBusy < SATURATED) ? '' : ' No row is marked.'}
 
-| adapter | scenario | req/s | × unprotected | × no-op guard | × bare jose | × passport |
-|---|---|---:|---:|---:|---:|---:|
+| adapter | scenario | req/s | × unprotected | × no-op guard | × bare jose | × bare jose + @CfIdentity() | × passport |
+|---|---|---:|---:|---:|---:|---:|---:|
 ${throughput.join('\n')}
 
 ## Latency and CPU
@@ -259,6 +263,18 @@ Met when the median of the per-cycle ratios reaches the target; † as above (ei
 | adapter | target | median (p25–p75) | min–max | cycles | met |
 |---|---|---:|---:|---:|---|
 ${targets.join('\n')}
+
+A miss with \`@CfIdentity()\` is held against a bare jose guard on the same route, which stores its payload for
+\`@CfIdentity()\` to read, so both pay for the decorator; the throughput table also gives it against the bare jose
+guard on \`/plain\`.
+
+### The instrument's own spread (A/A)
+
+Two processes of the same no-op server, measured like every other pair: any ratio above carries this much noise.
+
+| adapter | no-op guard, second process × first: median (p25–p75) | min–max | cycles |
+|---|---:|---:|---:|
+${instrument.join('\n')}
 
 ## Token cache
 

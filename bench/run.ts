@@ -10,7 +10,7 @@
  * both sides alike; fresh processes each round average out what differs between processes.
  *
  * Environment: `BENCH_QUICK=1` (1 round of 2 cycles of 1 s: checks the instrument, measures
- * nothing), `BENCH_ROUNDS` (3), `BENCH_CYCLES` (12 per round), `BENCH_SLICE` (2 s),
+ * nothing), `BENCH_ROUNDS` (6), `BENCH_CYCLES` (6 per round), `BENCH_SLICE` (2 s),
  * `BENCH_WARMUP` (3 s; unique rows twice that), `BENCH_CONNECTIONS` (50), `BENCH_UNIQUE_TOKENS` (480,000; 40,000 quick),
  * and the filters `BENCH_ADAPTERS=express,fastify` / `BENCH_SCENARIOS=hit,noop,…` (a filtered run
  * prints its report and leaves RESULTS.md alone).
@@ -44,8 +44,8 @@ function setting(name: string, fallback: number): number {
 
 const SETTINGS: RunSettings = {
   quick: QUICK,
-  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 3),
-  cycles: setting('BENCH_CYCLES', QUICK ? 2 : 12),
+  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 6),
+  cycles: setting('BENCH_CYCLES', QUICK ? 2 : 6),
   slice: setting('BENCH_SLICE', QUICK ? 1 : 2),
   warmup: setting('BENCH_WARMUP', QUICK ? 1 : 3),
   connections: setting('BENCH_CONNECTIONS', 50),

@@ -1,6 +1,6 @@
 /**
  * One server under load, run by bench/run.ts in a child process pinned to its own core:
- * `node server.js <express|fastify|raw> <none|noop|cf-access|jose|passport>`, the team in
+ * `node server.js <express|fastify|raw> <none|noop|cf-access|jose|jose-identity|passport>`, the team in
  * `BENCH_TEAM_DOMAIN` / `BENCH_AUDIENCE`. Prints `{"port":…}` once it listens; SIGTERM stops it.
  */
 import 'reflect-metadata';
@@ -11,7 +11,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { createServer } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { CfAccessModule, type CfAccessIdentity, CfIdentity } from '../src/index.js';
-import { JoseBaselineModule, joseTeam } from './jose-baseline.js';
+import { JoseBaselineModule, JoseIdentityBaselineModule, joseTeam } from './jose-baseline.js';
 import { NoopGuardModule } from './noop-guard.js';
 import { PassportBaselineModule, team } from './passport-baseline.js';
 import { type Guard, GUARDS, type Stack, STACKS } from './scenarios.js';
@@ -50,6 +50,8 @@ function guardModules(guard: Guard, teamDomain: string, audience: string): unkno
       return [CfAccessModule.forRoot({ teamDomain, audience, globalGuard: true })];
     case 'jose':
       return [JoseBaselineModule];
+    case 'jose-identity':
+      return [JoseIdentityBaselineModule];
     case 'passport':
       return [PassportBaselineModule];
   }
