@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { Controller, Get } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CfIdentity } from '../../src/index.js';
@@ -89,6 +91,29 @@ describe('npx nestjs-cf-access dev', () => {
     );
     expect(printedEnv(run.stdout).teamDomain).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(run.stdout).not.toContain('Open ');
+  });
+
+  it('refuses an edge --port already in use with one line on stderr and exit code 2, and exits (the emulator closed)', async () => {
+    const target = createServer((_request, response) => response.end('ok'));
+    const taken = createNetServer();
+    await Promise.all([
+      new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve)),
+      new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve)),
+    ]);
+    try {
+      const targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+      const port = (taken.address() as AddressInfo).port;
+      const run = await runCli(bin, ['dev', '--target', targetUrl, '--port', String(port), '--state', join(dir, 'taken.json')], dir);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toBe(`nestjs-cf-access: cannot listen on 127.0.0.1:${port}: the port is in use; pick another --port\n`);
+      expect(printedEnv(run.stdout).teamDomain).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(run.stdout).not.toContain('Open ');
+    } finally {
+      await Promise.all([
+        new Promise((resolve) => target.close(resolve)),
+        new Promise((resolve) => taken.close(resolve)),
+      ]);
+    }
   });
 
   it('refuses a corrupt state file naming it, and leaves it as it was', async () => {
