@@ -1,5 +1,5 @@
 /** CPU time from /proc: of one process, and of the whole machine against this script's own share. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** The fields of `/proc/<pid>/stat` after the command name (the first is the state, field 3). */
 function statFields(pid: number | 'self'): number[] {
@@ -7,10 +7,17 @@ function statFields(pid: number | 'self'): number[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
 }
 
-/** A process's CPU time so far (user + system, all threads), in seconds. */
-export function processCpuSeconds(pid: number, ticksPerSecond: number): number {
-  const fields = statFields(pid);
-  return ((fields[11] as number) + (fields[12] as number)) / ticksPerSecond;
+/**
+ * A process's CPU time so far, in seconds: the time the scheduler ran each of its threads
+ * (`/proc/<pid>/task/<tid>/schedstat`, in nanoseconds), not utime + stime, which are sampled in
+ * 10-ms ticks (a 2-second slice of a server at half a core would be counted to ±1%).
+ */
+export function processCpuSeconds(pid: number): number {
+  let nanoseconds = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+  }
+  return nanoseconds / 1e9;
 }
 
 /** CPU seconds at one moment: the machine's busy and stolen time, and this script's with its reaped children's; `at`, wall-clock seconds. */

@@ -5,13 +5,17 @@
  * A round starts one server per row (and the two bare `node:http` ceilings), each a child process
  * pinned to core 0 and idle until its turn, and warms each up. Then it runs cycles: in each cycle
  * wrk (pinned to core 1) loads every server of the round once, for one short slice, one after the
- * other, each cycle starting at another row. A ratio is taken within a cycle, between slices
- * seconds apart, so the machine's drift (this VM's speed wanders by ±10% within seconds) hits
- * both sides alike; fresh processes each round average out what differs between processes.
+ * other, each cycle in an order of its own. A ratio is taken within a cycle, between slices
+ * seconds apart; fresh processes each round average out what differs between processes. Then it
+ * measures each target's two rows (and two no-op processes, the A/A pair) as simultaneous pairs:
+ * both fresh, warmed up alone, then loaded at once on the server core, so the machine's drift (this
+ * VM's speed wanders by ±10% within seconds) falls on both alike; their CPU time per request over
+ * the same seconds is what is compared, and decides the targets.
  *
- * Environment: `BENCH_QUICK=1` (1 round of 2 cycles of 1 s: checks the instrument, measures
- * nothing), `BENCH_ROUNDS` (6), `BENCH_CYCLES` (6 per round), `BENCH_SLICE` (2 s),
- * `BENCH_WARMUP` (3 s; unique rows twice that), `BENCH_CONNECTIONS` (50), `BENCH_UNIQUE_TOKENS` (480,000; 40,000 quick),
+ * Environment: `BENCH_QUICK=1` (1 round of 2 cycles of 1 s, 1 trial per pair: checks the
+ * instrument, measures nothing), `BENCH_ROUNDS` (4), `BENCH_CYCLES` (4 per round), `BENCH_SLICE` (2 s),
+ * `BENCH_PAIR_TRIALS` (6), `BENCH_PAIR_SECONDS` (5),
+ * `BENCH_WARMUP` (3 s; unique rows twice that), `BENCH_CONNECTIONS` (50), `BENCH_UNIQUE_TOKENS` (480,000; 100,000 quick),
  * and the filters `BENCH_ADAPTERS=express,fastify` / `BENCH_SCENARIOS=hit,noop,…` (a filtered run
  * prints its report and leaves RESULTS.md alone).
  */
@@ -24,8 +28,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CfAccessEmulator } from '../src/testing/index.js';
 import { cpuSnapshot, otherLoad, processCpuSeconds } from './cpu-time.js';
-import { type Measurement, report, type RunSettings } from './report.js';
-import { type Adapter, ADAPTERS, CEILINGS, type Scenario, SCENARIOS, type Stack } from './scenarios.js';
+import { type Measurement, type PairTrial, report, type RunSettings } from './report.js';
+import { type Adapter, ADAPTERS, CEILINGS, PAIRS, type Scenario, SCENARIOS, type Stack } from './scenarios.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 
@@ -44,12 +48,14 @@ function setting(name: string, fallback: number): number {
 
 const SETTINGS: RunSettings = {
   quick: QUICK,
-  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 6),
-  cycles: setting('BENCH_CYCLES', QUICK ? 2 : 6),
+  rounds: setting('BENCH_ROUNDS', QUICK ? 1 : 4),
+  cycles: setting('BENCH_CYCLES', QUICK ? 2 : 4),
   slice: setting('BENCH_SLICE', QUICK ? 1 : 2),
   warmup: setting('BENCH_WARMUP', QUICK ? 1 : 3),
   connections: setting('BENCH_CONNECTIONS', 50),
-  uniqueTokens: setting('BENCH_UNIQUE_TOKENS', QUICK ? 40_000 : 480_000),
+  uniqueTokens: setting('BENCH_UNIQUE_TOKENS', QUICK ? 100_000 : 480_000),
+  pairTrials: setting('BENCH_PAIR_TRIALS', QUICK ? 1 : 6),
+  pairSeconds: setting('BENCH_PAIR_SECONDS', QUICK ? 1 : 5),
   serverCpu: 0,
   loadCpu: 1,
 };
@@ -72,6 +78,11 @@ const scenarioFilter = process.env.BENCH_SCENARIOS?.split(',');
 const adapters = ADAPTERS.filter((adapter) => !adapterFilter || adapterFilter.includes(adapter));
 const scenarios = SCENARIOS.filter(({ key }) => !scenarioFilter || scenarioFilter.includes(key));
 const partial = adapters.length < ADAPTERS.length || scenarios.length < SCENARIOS.length;
+/** The simultaneous pairs whose rows are both in this run. */
+const pairs = PAIRS.flatMap(({ row, base }): [Scenario, Scenario][] => {
+  const [rowScenario, baseScenario] = [row, base].map((key) => scenarios.find((scenario) => scenario.key === key));
+  return rowScenario && baseScenario ? [[rowScenario, baseScenario]] : [];
+});
 
 /** What one wrk run reports (bench/wrk.lua's `done`). */
 interface WrkResult {
@@ -92,6 +103,8 @@ interface Load {
   measured: string[];
   /** Where each slice's tokens are written before wrk reads them. */
   sliceFile: string;
+  /** The tokens of a simultaneous pair's unique rows: both servers are fresh, so both may be sent the same ones. */
+  pairFile: string;
 }
 
 /** One server of a round, warmed up and waiting for its slices. */
@@ -216,12 +229,12 @@ function sliceTokens(server: RoundServer, load: Load): { file: string; wrap: boo
 }
 
 /** One slice of load on one server of the round; its CPU time is read around the slice only. */
-async function measure(server: RoundServer, cycle: number, load: Load, ticksPerSecond: number): Promise<Measurement> {
+async function measure(server: RoundServer, cycle: number, load: Load): Promise<Measurement> {
   const { stack, scenario, child } = server;
   const unique = scenario.tokens === 'unique';
-  const cpuBefore = processCpuSeconds(child.pid!, ticksPerSecond);
+  const cpuBefore = processCpuSeconds(child.pid!);
   const result = await wrk(server.url, SETTINGS.slice, unique ? sliceTokens(server, load) : { header: load.repeated });
-  const serverCpu = processCpuSeconds(child.pid!, ticksPerSecond) - cpuBefore;
+  const serverCpu = processCpuSeconds(child.pid!) - cpuBefore;
   const duration = result.durationUs / 1e6;
   if (unique) {
     server.sent += result.issued;
@@ -278,7 +291,6 @@ async function runRound(
   firstCycle: number,
   team: { teamDomain: string; audience: string },
   load: Load,
-  ticksPerSecond: number,
 ): Promise<Measurement[]> {
   const rows: [Stack, Scenario][] = [
     ...CEILINGS.map((scenario): [Stack, Scenario] => ['raw', scenario]),
@@ -292,13 +304,50 @@ async function runRound(
     }
     for (let cycle = firstCycle; cycle < firstCycle + SETTINGS.cycles; cycle += 1) {
       for (const server of shuffled(servers, cycle)) {
-        measurements.push(await measure(server, cycle, load, ticksPerSecond));
+        measurements.push(await measure(server, cycle, load));
       }
     }
   } finally {
     await Promise.all(servers.map(({ child }) => stopServer(child)));
   }
   return measurements;
+}
+
+/**
+ * Trial `trial` of a simultaneous pair: `row` and `base`, each started fresh and warmed up alone,
+ * then loaded at once (both on the server core, each by its own wrk on the load core) for
+ * \`pairSeconds\`. They see the same machine at every instant; the scheduler splits the core
+ * between them, so what is compared is each one's CPU time per request over the same seconds.
+ */
+async function runPair(
+  adapter: Adapter,
+  [row, base]: [Scenario, Scenario],
+  trial: number,
+  team: { teamDomain: string; audience: string },
+  load: Load,
+): Promise<PairTrial> {
+  const servers: RoundServer[] = [];
+  try {
+    for (const scenario of trial % 2 === 0 ? [row, base] : [base, row]) {
+      servers.push(await prepare(adapter, scenario, team, load));
+    }
+    const cpuBefore = servers.map(({ child }) => processCpuSeconds(child.pid!));
+    const results = await Promise.all(
+      servers.map(({ url, scenario }) =>
+        wrk(url, SETTINGS.pairSeconds, scenario.tokens === 'unique' ? { file: load.pairFile, wrap: false } : { header: load.repeated }),
+      ),
+    );
+    const cpuUs = servers.map(({ child }, i) => ((processCpuSeconds(child.pid!) - (cpuBefore[i] as number)) / (results[i] as WrkResult).requests) * 1e6);
+    const of = (scenario: Scenario) => cpuUs[servers.findIndex((server) => server.scenario === scenario)] as number;
+    const pair: PairTrial = { stack: adapter, row: row.key, base: base.key, rowCpuUs: of(row), baseCpuUs: of(base) };
+    console.log(
+      `pair ${trial}: ${adapter} ${row.key} ${pair.rowCpuUs.toFixed(1)} µs/req, ${base.key} ${pair.baseCpuUs.toFixed(1)} µs/req: ` +
+        `${(pair.baseCpuUs / pair.rowCpuUs).toFixed(3)} x (${results.map((r) => r.requests).join(' / ')} requests)`,
+    );
+    return pair;
+  } finally {
+    await Promise.all(servers.map(({ child }) => stopServer(child)));
+  }
 }
 
 async function signPool(emulator: CfAccessEmulator, count: number): Promise<string[]> {
@@ -334,6 +383,7 @@ async function main(): Promise<void> {
   const team = emulator.moduleOptions();
   const directory = await mkdtemp(join(tmpdir(), 'nestjs-cf-access-bench-'));
   const measurements: Measurement[] = [];
+  const pairTrials: PairTrial[] = [];
   try {
     console.log(`Signing ${SETTINGS.uniqueTokens} unique tokens…`);
     const pool = await signPool(emulator, SETTINGS.uniqueTokens);
@@ -342,13 +392,22 @@ async function main(): Promise<void> {
       warmupFile: join(directory, 'warmup-tokens.txt'),
       measured: pool.slice(WARMUP_TOKENS),
       sliceFile: join(directory, 'slice-tokens.txt'),
+      pairFile: join(directory, 'pair-tokens.txt'),
     };
     writeFileSync(load.warmupFile, `${pool.slice(0, WARMUP_TOKENS).join('\n')}\n`);
+    writeFileSync(load.pairFile, `${load.measured.join('\n')}\n`);
     // From here on this process (the emulator, serving the key set) shares the load core with wrk.
     spawnSync('taskset', ['-a', '-p', '-c', String(SETTINGS.loadCpu), String(process.pid)], { stdio: 'ignore' });
     for (let round = 0; round < SETTINGS.rounds; round += 1) {
       for (const adapter of adapters) {
-        measurements.push(...(await runRound(adapter, round * SETTINGS.cycles + 1, team, load, ticksPerSecond)));
+        measurements.push(...(await runRound(adapter, round * SETTINGS.cycles + 1, team, load)));
+      }
+    }
+    for (let trial = 0; trial < SETTINGS.pairTrials; trial += 1) {
+      for (const adapter of adapters) {
+        for (const pair of pairs) {
+          pairTrials.push(await runPair(adapter, pair, trial, team, load));
+        }
       }
     }
   } finally {
@@ -362,6 +421,7 @@ async function main(): Promise<void> {
   const markdown = report({
     settings: SETTINGS,
     measurements,
+    pairTrials,
     adapters,
     scenarios,
     lruSections: [lru, heap],

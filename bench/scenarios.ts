@@ -51,3 +51,6 @@ export const TARGETS: { row: string; base: string; factor: number }[] = [
   { row: 'miss', base: 'jose-identity', factor: 0.95 },
   { row: 'miss-plain', base: 'jose', factor: 0.95 },
 ];
+
+/** The pairs measured at once on one core: every target's rows, and the A/A pair (two no-op processes). */
+export const PAIRS: { row: string; base: string }[] = [...TARGETS, { row: 'noop-twin', base: 'noop' }];
