@@ -132,6 +132,22 @@ describe('CfAccessKeyStore', () => {
       expect(await verifies(key, server.currentKey)).toBe(true);
     });
 
+    it('freshKey() answers synchronously, never fetching: the held key while fresh, otherwise undefined', async () => {
+      freezeClock();
+      const store = storeFor({ cacheMaxAge: 10_000 });
+      const { kid } = server.currentKey;
+      expect(store.freshKey(kid)).toBeUndefined(); // nothing held yet
+      expect(server.certsRequests).toBe(0);
+
+      const key = await store.getKey(kid);
+      expect(store.freshKey(kid)).toBe(key);
+      expect(store.freshKey('no-such-kid')).toBeUndefined();
+
+      advanceClock(10_000); // stale: a refresh is due, which only getKey may start
+      expect(store.freshKey(kid)).toBeUndefined();
+      expect(server.certsRequests).toBe(1);
+    });
+
     it('fetches once and serves every later lookup from the cache', async () => {
       const store = storeFor();
       const { kid } = server.currentKey;
