@@ -101,10 +101,8 @@ interface Load {
   repeated: string;
   warmupFile: string;
   measured: string[];
-  /** Where each slice's tokens are written before wrk reads them. */
-  sliceFile: string;
-  /** The tokens of a simultaneous pair's unique rows: both servers are fresh, so both may be sent the same ones. */
-  pairFile: string;
+  /** Where each unique slice's tokens are written (one file per server) before wrk reads them. */
+  directory: string;
 }
 
 /** One server of a round, warmed up and waiting for its slices. */
@@ -211,35 +209,45 @@ async function prepare(stack: Stack, scenario: Scenario, team: { teamDomain: str
 }
 
 /**
- * The tokens of `server`'s next slice, written to `Load.sliceFile`: the next ones of the measured
+ * The tokens of `server`'s next slice, written to a file of its own: the next ones of the measured
  * pool it has not been sent, more than its fastest rate so far could use (only those wrk sends
  * count as used). The unique ceiling reuses the warm-up file: bare `node:http` reads no token.
  */
-function sliceTokens(server: RoundServer, load: Load): { file: string; wrap: boolean } {
+function sliceTokens(server: RoundServer, seconds: number, load: Load): { file: string; wrap: boolean } {
   if (server.scenario.key === 'ceiling-unique') {
     return { file: load.warmupFile, wrap: true };
   }
-  const wanted = Math.ceil(Math.max(server.fastest, MIN_UNIQUE_RATE) * SETTINGS.slice * RATE_MARGIN);
+  const wanted = Math.ceil(Math.max(server.fastest, MIN_UNIQUE_RATE) * seconds * RATE_MARGIN);
   const tokens = load.measured.slice(server.sent, server.sent + wanted);
   if (tokens.length === 0) {
     throw new Error(`${server.stack} ${server.scenario.key}: all ${load.measured.length} measured tokens were used: raise BENCH_UNIQUE_TOKENS`);
   }
-  writeFileSync(load.sliceFile, `${tokens.join('\n')}\n`);
-  return { file: load.sliceFile, wrap: false };
+  const file = join(load.directory, `slice-${server.child.pid}.txt`);
+  writeFileSync(file, `${tokens.join('\n')}\n`);
+  return { file, wrap: false };
 }
 
-/** One slice of load on one server of the round; its CPU time is read around the slice only. */
-async function measure(server: RoundServer, cycle: number, load: Load): Promise<Measurement> {
-  const { stack, scenario, child } = server;
-  const unique = scenario.tokens === 'unique';
-  const cpuBefore = processCpuSeconds(child.pid!);
-  const result = await wrk(server.url, SETTINGS.slice, unique ? sliceTokens(server, load) : { header: load.repeated });
-  const serverCpu = processCpuSeconds(child.pid!) - cpuBefore;
+/**
+ * Loads `server` for `seconds` (unique rows on tokens it was never sent); resolves wrk's result
+ * and the server's CPU seconds, read around this load only.
+ */
+async function loadSlice(server: RoundServer, seconds: number, load: Load): Promise<{ result: WrkResult; serverCpu: number; duration: number }> {
+  const unique = server.scenario.tokens === 'unique';
+  const cpuBefore = processCpuSeconds(server.child.pid!);
+  const result = await wrk(server.url, seconds, unique ? sliceTokens(server, seconds, load) : { header: load.repeated });
+  const serverCpu = processCpuSeconds(server.child.pid!) - cpuBefore;
   const duration = result.durationUs / 1e6;
   if (unique) {
     server.sent += result.issued;
     server.fastest = Math.max(server.fastest, result.requests / duration);
   }
+  return { result, serverCpu, duration };
+}
+
+/** One slice of load on one server of the round. */
+async function measure(server: RoundServer, cycle: number, load: Load): Promise<Measurement> {
+  const { stack, scenario } = server;
+  const { result, serverCpu, duration } = await loadSlice(server, SETTINGS.slice, load);
   const measurement: Measurement = {
     stack,
     scenario: scenario.key,
@@ -316,7 +324,7 @@ async function runRound(
 /**
  * Trial `trial` of a simultaneous pair: `row` and `base`, each started fresh and warmed up alone,
  * then loaded at once (both on the server core, each by its own wrk on the load core) for
- * \`pairSeconds\`. They see the same machine at every instant; the scheduler splits the core
+ * `pairSeconds`. They see the same machine at every instant; the scheduler splits the core
  * between them, so what is compared is each one's CPU time per request over the same seconds.
  */
 async function runPair(
@@ -331,18 +339,17 @@ async function runPair(
     for (const scenario of trial % 2 === 0 ? [row, base] : [base, row]) {
       servers.push(await prepare(adapter, scenario, team, load));
     }
-    const cpuBefore = servers.map(({ child }) => processCpuSeconds(child.pid!));
-    const results = await Promise.all(
-      servers.map(({ url, scenario }) =>
-        wrk(url, SETTINGS.pairSeconds, scenario.tokens === 'unique' ? { file: load.pairFile, wrap: false } : { header: load.repeated }),
-      ),
-    );
-    const cpuUs = servers.map(({ child }, i) => ((processCpuSeconds(child.pid!) - (cpuBefore[i] as number)) / (results[i] as WrkResult).requests) * 1e6);
-    const of = (scenario: Scenario) => cpuUs[servers.findIndex((server) => server.scenario === scenario)] as number;
-    const pair: PairTrial = { stack: adapter, row: row.key, base: base.key, rowCpuUs: of(row), baseCpuUs: of(base) };
+    const slices = await Promise.all(servers.map((server) => loadSlice(server, SETTINGS.pairSeconds, load)));
+    /** CPU µs per request and requests of `scenario`'s server over the pair's seconds. */
+    const of = (scenario: Scenario) => {
+      const { serverCpu, result } = slices[servers.findIndex((server) => server.scenario === scenario)] as (typeof slices)[number];
+      return { cpuUs: (serverCpu / result.requests) * 1e6, requests: result.requests };
+    };
+    const [measuredRow, measuredBase] = [of(row), of(base)];
+    const pair: PairTrial = { stack: adapter, row: row.key, base: base.key, rowCpuUs: measuredRow.cpuUs, baseCpuUs: measuredBase.cpuUs };
     console.log(
       `pair ${trial}: ${adapter} ${row.key} ${pair.rowCpuUs.toFixed(1)} µs/req, ${base.key} ${pair.baseCpuUs.toFixed(1)} µs/req: ` +
-        `${(pair.baseCpuUs / pair.rowCpuUs).toFixed(3)} x (${results.map((r) => r.requests).join(' / ')} requests)`,
+        `${(pair.baseCpuUs / pair.rowCpuUs).toFixed(3)} x (${measuredRow.requests} / ${measuredBase.requests} requests)`,
     );
     return pair;
   } finally {
@@ -391,11 +398,9 @@ async function main(): Promise<void> {
       repeated: await emulator.signToken({ email: 'repeat@example.com' }),
       warmupFile: join(directory, 'warmup-tokens.txt'),
       measured: pool.slice(WARMUP_TOKENS),
-      sliceFile: join(directory, 'slice-tokens.txt'),
-      pairFile: join(directory, 'pair-tokens.txt'),
+      directory,
     };
     writeFileSync(load.warmupFile, `${pool.slice(0, WARMUP_TOKENS).join('\n')}\n`);
-    writeFileSync(load.pairFile, `${load.measured.join('\n')}\n`);
     // From here on this process (the emulator, serving the key set) shares the load core with wrk.
     spawnSync('taskset', ['-a', '-p', '-c', String(SETTINGS.loadCpu), String(process.pid)], { stdio: 'ignore' });
     for (let round = 0; round < SETTINGS.rounds; round += 1) {
